@@ -119,11 +119,30 @@ class Lattice:
         return idx * self.n_basis + np.asarray(b)
 
     def minimum_image(self, dr: np.ndarray) -> np.ndarray:
-        """Shortest periodic image of Cartesian displacements ``dr`` (..., d) (exact for the lattices built here)."""
-        inv = np.linalg.inv(self.supercell)
-        f = dr @ inv
-        f = f - np.round(f)
-        return f @ self.supercell
+        """Shortest periodic image of Cartesian displacements ``dr`` (..., d).
+
+        Rounding fractional coordinates is not enough for oblique supercells (triangular, FCC), so the 3^d
+        neighbouring images of the rounded one are compared as well.
+        """
+        dr = np.asarray(dr, dtype=float)
+        f = dr @ np.linalg.inv(self.supercell)
+        base = (f - np.round(f)) @ self.supercell
+        best = base
+        best_r2 = np.einsum("...i,...i->...", base, base)
+        for shift in self._image_shifts:
+            cand = base + shift
+            r2 = np.einsum("...i,...i->...", cand, cand)
+            better = r2 < best_r2 - 1e-12
+            best = np.where(better[..., None], cand, best)
+            best_r2 = np.where(better, r2, best_r2)
+        return best
+
+    @cached_property
+    def _image_shifts(self) -> np.ndarray:
+        import itertools
+
+        shifts = [s for s in itertools.product((-1, 0, 1), repeat=self.dim) if any(s)]
+        return np.array(shifts, dtype=float) @ self.supercell
 
     def distance(self, i, j) -> np.ndarray:
         return np.linalg.norm(self.minimum_image(self.positions[j] - self.positions[i]), axis=-1)
