@@ -8,7 +8,7 @@ environment variable:
 * ``auto``: Julia when it loads, otherwise Python with a one-line notice.
 
 Every kernel name in :data:`KERNELS` exists in the Python backend; the Julia backend provides the same names
-(see ``JuliaCore/src``) and :func:`julia_kernels_missing` lists any that it lacks.
+(see ``JuliaCore/src``) and :func:`latticeml.backends.julia.missing_kernels` lists any that it lacks.
 """
 from __future__ import annotations
 
