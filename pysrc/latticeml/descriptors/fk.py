@@ -1,0 +1,282 @@
+"""Falicov–Kimball move descriptor: the 316 reference-signed D4 IR coefficients of ch2 spec §4.3–4.4.
+
+For a moving f-electron at site i the four nearest neighbours fix its class (P4: 0 occupied, P3: 1, P2_A: 2
+opposite, P2_B: 2 adjacent, P1: 3, blocked: 4) and, for the reduced classes, a canonical frame k (the actual
+configuration is the canonical one rotated clockwise by 90°·k). The neighbourhood |R| ≤ R_c (centre excluded:
+316 sites for R_c = 10.01) is cut into orbits (i, j), 1 ≤ i ≤ 10, 0 ≤ j ≤ i, and each orbit gives 4 or 8 IR
+coefficients whose signs/orientation come from smooth wedge sums W_a..W_h (cosine-cutoff weights). The move
+energies ΔE_d (d = 0:+x, 1:−y, 2:−x, 3:+y) are encoded as class targets T that are invariant under the class's
+symmetry group and decoded covariantly, so predicted ΔE permute exactly as a D4 operation permutes directions.
+
+Everything is vectorised over all requested f-electrons with precomputed offset tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["FKDescriptor", "FKClassification", "CLASS_NAMES", "N_TARGETS", "DIRECTIONS"]
+
+CLASS_NAMES = ("P4", "P3", "P2_A", "P2_B", "P1", "blocked")
+N_TARGETS = {"P4": 4, "P3": 3, "P2_A": 2, "P2_B": 2, "P1": 1}
+DIRECTIONS = np.array([[1, 0], [0, -1], [-1, 0], [0, 1]])  # +x, -y, -x, +y (author order)
+_SIGN_TOL = 1e-9  # |reference| below this counts as exactly zero (the wedge sums are symmetric up to round-off)
+
+
+def _generic_images(i: int, j: int) -> np.ndarray:
+    """Images a..h of orbit (i, j) (ch2 spec §4.3); for j = 0 or j = i some coincide, as in the author code."""
+    return np.array([(i, j), (i, -j), (j, -i), (-j, -i), (-i, -j), (-i, j), (-j, i), (j, i)])
+
+
+def _rotate_cw(offsets: np.ndarray, k: int) -> np.ndarray:
+    """Rotate integer offsets clockwise by 90°·k: (x, y) -> (y, -x) per step."""
+    out = offsets.copy()
+    for _ in range(k % 4):
+        out = np.stack([out[..., 1], -out[..., 0]], axis=-1)
+    return out
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(x) <= _SIGN_TOL, 0.0, np.sign(x))
+
+
+@dataclass
+class FKClassification:
+    """Class, canonical frame and reference signs of each requested f-electron.
+
+    ``cls`` (n,) indexes :data:`CLASS_NAMES`; ``frame`` (n,) is k; ``signs`` (n, 7) holds the reference signs used
+    by the class (P4: s_A2, s_B1, s_B2, s_E1x, s_E1y, s_E2x, s_E2y; P3/P1/P2_B: s; P2_A: s1, s2, s3; unused
+    entries 0); ``valid`` is False where a needed sign is exactly zero (the author code makes that a no-move)
+    and for blocked electrons; ``allowed`` (n, 4) marks empty target sites.
+    """
+
+    sites: np.ndarray
+    cls: np.ndarray
+    frame: np.ndarray
+    signs: np.ndarray
+    valid: np.ndarray
+    allowed: np.ndarray
+
+    def members(self, name: str) -> np.ndarray:
+        """Positions (into ``sites``) of the electrons of class ``name``."""
+        return np.nonzero(self.cls == CLASS_NAMES.index(name))[0]
+
+
+class FKDescriptor:
+    """Reference-signed IR descriptor of the Falicov–Kimball kMC move (316 features for R_c = 10.01).
+
+    Parameters
+    ----------
+    lattice : Lattice
+        A square lattice (periodic L×L).
+    rc : float
+        Cutoff radius (orbits with i² + j² ≤ rc²) and the range of the cosine weight of the wedge sums.
+
+    Examples
+    --------
+    >>> desc = FKDescriptor(square(30))
+    >>> c = desc.classify(occ, sites)            # classes, frames, signs
+    >>> X = desc.features(occ, c)                # {"P4": (n4, 316), "P3": ..., ...}
+    >>> T = desc.targets_from_dE(dE, c)          # {"P4": (n4, 4), ...}; dE (n, 4) in order +x,-y,-x,+y
+    >>> dE = desc.dE_from_targets(T, c)          # (n, 4), +inf for blocked directions
+    """
+
+    def __init__(self, lattice, rc: float = 10.01):
+        if lattice.name != "square" or lattice.n_basis != 1:
+            raise ConfigError("descriptor.lattice", f"FKDescriptor needs a square lattice, got {lattice.name!r}")
+        self.lattice = lattice
+        self.rc = float(rc)
+        orbits = [(i, j) for i in range(1, int(np.floor(rc)) + 1) for j in range(i + 1) if i * i + j * j <= rc * rc]
+        self.orbits = np.array(orbits, dtype=np.int64)
+        kind = np.where(self.orbits[:, 1] == 0, 0, np.where(self.orbits[:, 0] == self.orbits[:, 1], 1, 2))
+        self._kind_idx = [np.nonzero(kind == t)[0] for t in range(3)]  # axis, diagonal, generic
+        sizes = np.where(kind == 2, 8, 4)
+        self.n_features = int(sizes.sum())
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        # output columns of every orbit type, (n_orbits_of_type, 4 or 8)
+        self._cols = [starts[idx][:, None] + np.arange(4 if t < 2 else 8)[None, :]
+                      for t, idx in enumerate(self._kind_idx)]
+        r = np.hypot(self.orbits[:, 0], self.orbits[:, 1])
+        self.weights = 0.5 * (np.cos(np.pi * r / self.rc) + 1.0)
+        canon = np.stack([_generic_images(i, j) for i, j in self.orbits])  # (n_orb, 8, 2)
+        self._images = np.stack([_rotate_cw(canon, k) for k in range(4)])  # frame k -> actual offsets
+
+    # ------------------------------------------------------------------ gathering
+    def _gather(self, occ: np.ndarray, sites: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """Occupations at the 8 images of every orbit in each site's canonical frame, (n, n_orb, 8)."""
+        L1, L2 = self.lattice.shape
+        x, y = sites // L2, sites % L2
+        off = self._images[frame]  # (n, n_orb, 8, 2)
+        idx = ((x[:, None, None] + off[..., 0]) % L1) * L2 + (y[:, None, None] + off[..., 1]) % L2
+        return np.asarray(occ, dtype=float)[idx]
+
+    def _wedges(self, G: np.ndarray) -> np.ndarray:
+        """Wedge sums W_a..W_h, (n, 8)."""
+        return np.einsum("o,nok->nk", self.weights, G)
+
+    # ------------------------------------------------------------------ classification
+    def classify(self, occ: np.ndarray, sites) -> FKClassification:
+        """Class, canonical frame and reference signs of the f-electrons at ``sites`` (occupied sites of ``occ``)."""
+        occ = np.asarray(occ)
+        sites = np.atleast_1d(np.asarray(sites, dtype=np.int64))
+        if occ.shape != (self.lattice.N,):
+            raise ConfigError("occ", f"expected {self.lattice.N} occupations, got shape {occ.shape}")
+        if np.any(occ[sites] == 0):
+            raise ConfigError("sites", "every site passed to the FK descriptor must hold an f-electron")
+        L1, L2 = self.lattice.shape
+        x, y = sites // L2, sites % L2
+        nn = ((x[:, None] + DIRECTIONS[:, 0]) % L1) * L2 + (y[:, None] + DIRECTIONS[:, 1]) % L2
+        nocc = occ[nn] != 0  # (n, 4)
+        k_occ = nocc.sum(1)
+        n = len(sites)
+        cls = np.full(n, 5, dtype=np.int64)
+        frame = np.zeros(n, dtype=np.int64)
+        cls[k_occ == 0] = 0
+        cls[k_occ == 1] = 1
+        frame[k_occ == 1] = np.argmax(nocc[k_occ == 1], axis=1)
+        cls[k_occ == 3] = 4
+        frame[k_occ == 3] = np.argmax(~nocc[k_occ == 3], axis=1)
+        two = k_occ == 2
+        opposite = two & (nocc[:, 0] == nocc[:, 2])
+        cls[opposite] = 2
+        frame[opposite] = np.where(nocc[opposite, 1], 0, 1)  # pair along y -> k = 0, along x -> k = 1
+        adjacent = two & ~opposite
+        cls[adjacent] = 3
+        # occupied pair (k-1, k): k is the occupied direction whose predecessor is occupied too
+        both = nocc & np.roll(nocc, 1, axis=1)
+        frame[adjacent] = np.argmax(both[adjacent], axis=1)
+        signs = np.zeros((n, 7))
+        G = self._gather(occ, sites, frame)
+        W = self._wedges(G)
+        a, b, c, d, e, f, g, h = W.T
+        p4 = cls == 0
+        signs[p4] = _sign(np.stack([a - b + c - d + e - f + g - h, a + b - c - d + e + f - g - h,
+                                    a - b - c + d + e - f - g + h, b - c - f + g, a + d - e - h,
+                                    a + b - e - f, c + d - g - h], axis=1))[p4]
+        c2a = (cls == 1) | (cls == 4)
+        signs[c2a, 0] = _sign(a - b)[c2a]
+        signs[cls == 3, 0] = _sign(a - h)[cls == 3]
+        d2 = cls == 2
+        signs[d2, :3] = _sign(np.stack([a - b + e - f, a - b - e + f, a + b - e - f], axis=1))[d2]
+        needed = np.array([7, 1, 3, 1, 1, 0])[cls]
+        valid = np.all((signs != 0) | (np.arange(7)[None, :] >= needed[:, None]), axis=1) & (cls != 5)
+        return FKClassification(sites, cls, frame, signs, valid, ~nocc)
+
+    # ------------------------------------------------------------------ features
+    def features(self, occ: np.ndarray, c: FKClassification) -> dict[str, np.ndarray]:
+        """316 features per electron, grouped by class: {name: (n_class, n_features)} in ``c.members(name)`` order."""
+        out = {}
+        for ci, name in enumerate(CLASS_NAMES[:5]):
+            m = c.members(name)
+            G = self._gather(occ, c.sites[m], c.frame[m])
+            s = c.signs[m]
+            out[name] = self._class_features(ci, G, s)
+        return out
+
+    def _class_features(self, ci: int, G: np.ndarray, s: np.ndarray) -> np.ndarray:
+        X = np.zeros((len(G), self.n_features))
+        ax = G[:, self._kind_idx[0]][..., [0, 2, 4, 6]]  # axis letters a..d: (i,0),(0,-i),(-i,0),(0,i)
+        dg = G[:, self._kind_idx[1]][..., [0, 1, 3, 5]]  # diagonal letters a..d: (i,i),(i,-i),(-i,-i),(-i,i)
+        gen = G[:, self._kind_idx[2]]
+        s = s[:, None, :]  # broadcast over orbits
+        A = [ax[..., k] for k in range(4)]
+        D = [dg[..., k] for k in range(4)]
+        a, b, c, d, e, f, g, h = (gen[..., k] for k in range(8))
+        if ci == 0:  # P4, D4
+            sA2, sB1, sB2, sE1x, sE1y, sE2x, sE2y = (s[..., k] for k in range(7))
+            fa = [A[0] + A[1] + A[2] + A[3], (A[0] - A[1] + A[2] - A[3]) * sB1,
+                  (A[0] - A[2]) * sE2x + (A[1] - A[3]) * sE2y, ((A[0] - A[2]) * sE2x - (A[1] - A[3]) * sE2y) * sB1]
+            fd = [D[0] + D[1] + D[2] + D[3], (D[0] - D[1] + D[2] - D[3]) * sB2,
+                  (D[0] - D[2]) * sE1x + (D[1] - D[3]) * sE1y, ((D[0] - D[2]) * sE1x - (D[1] - D[3]) * sE1y) * sB2]
+            u1, v1, u2, v2 = b - c - f + g, a + d - e - h, a - d - e + h, b + c - f - g
+            fg = [a + b + c + d + e + f + g + h, (a - b + c - d + e - f + g - h) * sA2,
+                  (a + b - c - d + e + f - g - h) * sB1, (a - b - c + d + e - f - g + h) * sB2,
+                  u1 * sE1x + v1 * sE1y, (u1 * sE1x - v1 * sE1y) * sB2,
+                  u2 * sE1x + v2 * sE1y, (u2 * sE1x - v2 * sE1y) * sB2]
+        elif ci in (1, 4):  # P3, P1: mirror y -> -y in the canonical frame
+            sg = s[..., 0]
+            fa = [A[1] + A[3], A[0], A[2], (A[1] - A[3]) * sg]
+            fd = [D[0] + D[1], D[2] + D[3], (D[0] - D[1]) * sg, (D[2] - D[3]) * sg]
+            fg = [a + b, c + h, d + g, e + f, (a - b) * sg, (c - h) * sg, (d - g) * sg, (e - f) * sg]
+        elif ci == 3:  # P2_B: mirror x <-> y
+            sg = s[..., 0]
+            fa = [A[0] + A[3], A[1] + A[2], (A[0] - A[3]) * sg, (A[1] - A[2]) * sg]
+            fd = [D[0], D[2], D[1] + D[3], (D[1] - D[3]) * sg]
+            fg = [a + h, b + g, c + f, d + e, (a - h) * sg, (b - g) * sg, (c - f) * sg, (d - e) * sg]
+        else:  # P2_A: D2
+            s1, s2, s3 = s[..., 0], s[..., 1], s[..., 2]
+            fa = [A[0] + A[2], A[1] + A[3], (A[1] - A[3]) * s2, (A[0] - A[2]) * s3]
+            fd = [D[0] + D[1] + D[2] + D[3], (D[0] - D[1] + D[2] - D[3]) * s1, (D[0] - D[1] - D[2] + D[3]) * s2,
+                  (D[0] + D[1] - D[2] - D[3]) * s3]
+            fg = [a + b + e + f, c + d + g + h, (a - b + e - f) * s1, (c - d + g - h) * s1,
+                  (a - b - e + f) * s2, (c + d - g - h) * s2, (a + b - e - f) * s3, (c - d - g + h) * s3]
+        for t, vals in enumerate((fa, fd, fg)):
+            X[:, self._cols[t]] = np.stack(vals, axis=-1)
+        return X
+
+    # ------------------------------------------------------------------ targets
+    def targets_from_dE(self, dE: np.ndarray, c: FKClassification) -> dict[str, np.ndarray]:
+        """Invariant class targets from move energies ``dE`` (n, 4) in actual directions +x, -y, -x, +y.
+
+        Blocked directions are ignored (any value, e.g. inf, is fine there).
+        """
+        dE = np.asarray(dE, dtype=float)
+        out = {}
+        for ci, name in enumerate(CLASS_NAMES[:5]):
+            m = c.members(name)
+            k, s = c.frame[m], c.signs[m]
+            # canonical direction d sits at actual direction (d + k) mod 4
+            E = dE[m[:, None], (np.arange(4)[None, :] + k[:, None]) % 4]
+            if ci == 0:
+                sB1, sE2x, sE2y = s[:, 1], s[:, 5], s[:, 6]
+                dx, dy = E[:, 0] - E[:, 2], E[:, 1] - E[:, 3]
+                T = [E.sum(1), (E[:, 0] - E[:, 1] + E[:, 2] - E[:, 3]) * sB1, dx * sE2x + dy * sE2y,
+                     (dx * sE2x - dy * sE2y) * sB1]
+            elif ci == 1:
+                T = [E[:, 1] + E[:, 3], E[:, 2], (E[:, 1] - E[:, 3]) * s[:, 0]]
+            elif ci == 2:
+                T = [E[:, 0] + E[:, 2], (E[:, 0] - E[:, 2]) * s[:, 2]]
+            elif ci == 3:
+                T = [E[:, 1] + E[:, 2], (E[:, 1] - E[:, 2]) * s[:, 0]]
+            else:
+                T = [E[:, 0]]
+            out[name] = np.stack(T, axis=1)
+        return out
+
+    def dE_from_targets(self, targets: dict[str, np.ndarray], c: FKClassification) -> np.ndarray:
+        """Move energies (n, 4) in actual directions from class targets; +inf where a move is blocked or invalid."""
+        n = len(c.sites)
+        dE = np.full((n, 4), np.inf)
+        for ci, name in enumerate(CLASS_NAMES[:5]):
+            m = c.members(name)
+            if len(m) == 0:
+                continue
+            T = np.asarray(targets[name], dtype=float).reshape(len(m), N_TARGETS[name])
+            k, s = c.frame[m], c.signs[m]
+            E = np.full((len(m), 4), np.inf)
+            if ci == 0:
+                sB1, sE2x, sE2y = s[:, 1], s[:, 5], s[:, 6]
+                t0, t1, t2, t3 = T.T
+                E[:, 0] = (t0 + t1 * sB1 + (t2 + t3 * sB1) * sE2x) / 4
+                E[:, 1] = (t0 - t1 * sB1 + (t2 - t3 * sB1) * sE2y) / 4
+                E[:, 2] = (t0 + t1 * sB1 - (t2 + t3 * sB1) * sE2x) / 4
+                E[:, 3] = (t0 - t1 * sB1 - (t2 - t3 * sB1) * sE2y) / 4
+            elif ci == 1:
+                E[:, 1] = (T[:, 0] + T[:, 2] * s[:, 0]) / 2
+                E[:, 3] = (T[:, 0] - T[:, 2] * s[:, 0]) / 2
+                E[:, 2] = T[:, 1]
+            elif ci == 2:
+                E[:, 0] = (T[:, 0] + T[:, 1] * s[:, 2]) / 2
+                E[:, 2] = (T[:, 0] - T[:, 1] * s[:, 2]) / 2
+            elif ci == 3:
+                E[:, 1] = (T[:, 0] + T[:, 1] * s[:, 0]) / 2
+                E[:, 2] = (T[:, 0] - T[:, 1] * s[:, 0]) / 2
+            else:
+                E[:, 0] = T[:, 0]
+            dE[m[:, None], (np.arange(4)[None, :] + k[:, None]) % 4] = E
+        dE[~c.valid] = np.inf
+        dE[~c.allowed] = np.inf
+        return dE

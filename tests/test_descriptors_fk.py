@@ -1,0 +1,116 @@
+"""Falicov–Kimball move descriptor (ch2 spec §4.3–4.4): 316 features, invariance, covariant ΔE reconstruction."""
+import numpy as np
+import pytest
+
+from latticeml.descriptors import CLASS_NAMES, DIRECTIONS, N_TARGETS, FKDescriptor
+from latticeml.errors import ConfigError
+from latticeml.lattice import square, triangular
+
+
+@pytest.fixture(scope="module")
+def desc():
+    return FKDescriptor(square(24))
+
+
+def _direction_map(op):
+    """new[d] = index of O(g)·e_d among the four directions."""
+    return np.array([int(np.nonzero(np.all(DIRECTIONS == np.round(op.R @ DIRECTIONS[d]), axis=1))[0][0])
+                     for d in range(4)])
+
+
+def test_feature_count_and_orbits(desc):
+    assert desc.n_features == 316 and len(desc.orbits) == 48
+    assert tuple(desc.orbits[0]) == (1, 0) and tuple(desc.orbits[1]) == (1, 1) and tuple(desc.orbits[-1]) == (10, 0)
+
+
+def test_classification(desc):
+    lat = desc.lattice
+    occ = np.zeros(lat.N, np.int8)
+    c0 = lat.site_index([5, 5])
+    occ[c0] = 1
+    expect = []
+    for nbrs, name, frame in [([], "P4", 0), ([(0, -1)], "P3", 1), ([(1, 0), (-1, 0)], "P2_A", 1),
+                              ([(0, 1), (0, -1)], "P2_A", 0), ([(0, 1), (1, 0)], "P2_B", 0),
+                              ([(1, 0), (0, -1)], "P2_B", 1), ([(1, 0), (0, 1), (0, -1)], "P1", 2),
+                              ([(1, 0), (0, 1), (0, -1), (-1, 0)], "blocked", 0)]:
+        o = occ.copy()
+        for dx, dy in nbrs:
+            o[lat.site_index([5 + dx, 5 + dy])] = 1
+        c = desc.classify(o, [c0])
+        expect.append((CLASS_NAMES[c.cls[0]], int(c.frame[0])) == (name, frame))
+    assert all(expect)
+    with pytest.raises(ConfigError):
+        desc.classify(occ, [c0 + 1])
+
+
+def _random_model(desc, seed=0):
+    rng = np.random.default_rng(seed)
+    maps = {n: 0.1 * rng.standard_normal((desc.n_features, k)) for n, k in N_TARGETS.items()}
+    return lambda X: {n: np.tanh(X[n] @ maps[n]) for n in X}
+
+
+@pytest.mark.parametrize("density", [0.19, 0.45])
+def test_features_invariant_and_dE_equivariant_under_d4(desc, density):
+    """For every D4 operation g about the electron, features are unchanged and predicted ΔE permute like g
+    permutes the four directions (all classes, many random configurations)."""
+    lat = desc.lattice
+    rng = np.random.default_rng(1)
+    model = _random_model(desc)
+    seen = set()
+    for trial in range(3):
+        occ = (rng.random(lat.N) < density).astype(np.int8)
+        sites = np.nonzero(occ)[0][:60]
+        c = desc.classify(occ, sites)
+        X = desc.features(occ, c)
+        dE = desc.dE_from_targets(model(X), c)
+        for op in lat.point_group:
+            dmap = _direction_map(op)
+            for s_i, s in enumerate(sites):
+                perm = lat.site_permutation(op, center=s)
+                occ_g = np.empty_like(occ)
+                occ_g[perm] = occ
+                cg = desc.classify(occ_g, [s])
+                assert cg.cls[0] == c.cls[s_i] and cg.valid[0] == c.valid[s_i]
+                if not c.valid[s_i]:
+                    continue
+                name = CLASS_NAMES[cg.cls[0]]
+                seen.add(name)
+                Xg = desc.features(occ_g, cg)[name][0]
+                assert np.array_equal(Xg, X[name][np.searchsorted(c.members(name), s_i)])
+                expect = np.empty(4)
+                expect[dmap] = dE[s_i]
+                got = desc.dE_from_targets(model(desc.features(occ_g, cg)), cg)[0]
+                assert np.array_equal(np.isinf(got), np.isinf(expect))
+                assert np.allclose(got, expect, atol=1e-12)  # BLAS may round a batch of 1 differently
+    assert seen >= {"P4", "P3", "P2_A", "P2_B"}
+
+
+def test_targets_round_trip_and_blocked_moves(desc):
+    lat = desc.lattice
+    rng = np.random.default_rng(2)
+    occ = (rng.random(lat.N) < 0.4).astype(np.int8)
+    sites = np.nonzero(occ)[0]
+    c = desc.classify(occ, sites)
+    dE = rng.standard_normal((len(sites), 4))
+    T = desc.targets_from_dE(dE, c)
+    assert all(T[n].shape == (len(c.members(n)), k) for n, k in N_TARGETS.items())
+    back = desc.dE_from_targets(T, c)
+    ok = c.allowed & c.valid[:, None]
+    assert np.allclose(back[ok], dE[ok], atol=1e-14)
+    assert np.all(np.isinf(back[~ok]))
+    # every allowed move of a valid electron is reconstructed: the targets carry no more, no less
+    assert sum(N_TARGETS[CLASS_NAMES[k]] for k in c.cls[c.valid]) == ok.sum()
+
+
+def test_zero_reference_sign_is_flagged(desc):
+    """A lone f-electron has an empty neighbourhood: every reference sign is 0, so the move is flagged invalid."""
+    occ = np.zeros(desc.lattice.N, np.int8)
+    occ[0] = 1
+    c = desc.classify(occ, [0])
+    assert CLASS_NAMES[c.cls[0]] == "P4" and not c.valid[0]
+    assert np.all(np.isinf(desc.dE_from_targets({"P4": np.zeros((1, 4))}, c)))
+
+
+def test_needs_square_lattice():
+    with pytest.raises(ConfigError):
+        FKDescriptor(triangular(12))
