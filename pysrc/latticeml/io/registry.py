@@ -1,0 +1,237 @@
+"""What a config may name: lattices, models (field + calculator), steppers and initial conditions.
+
+Each registry is a dict name -> spec. Adding a model is one line: ``MODELS["name"] = ModelSpec(...)`` or
+``MODELS["name"] = "package.module:SPEC"`` (resolved lazily, so heavy modules are imported only when used).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from .schema import REQUIRED, Param
+
+__all__ = ["ModelSpec", "StepperSpec", "LATTICES", "MODELS", "STEPPERS", "INITIAL", "resolve"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a config can name.
+
+    Attributes
+    ----------
+    field_kind : str
+        "occupation", "spin" or "displacement" (decides the allowed initial conditions).
+    params : dict[str, Param]
+        The keys allowed under ``model:`` besides ``name``.
+    build : callable (lattice, params) -> Calculator
+    steppers : tuple of str
+        Names in :data:`STEPPERS` that can move this field.
+    n_particles : callable (lattice, params) -> int, optional
+        Particle count of occupation models.
+    field_shape : callable (lattice, params) -> tuple, optional
+        Shape of the field; default (N, 3) for spins and (N,) otherwise.
+    check : callable (raw, params, lattice) -> None, optional
+        Cross-field checks (raises ConfigError) and defaults that depend on other fields (filled into ``params``).
+    """
+
+    field_kind: str
+    params: dict[str, Param]
+    build: Callable
+    steppers: tuple[str, ...]
+    n_particles: Callable | None = None
+    field_shape: Callable | None = None
+    check: Callable | None = None
+
+    def shape(self, lattice, params) -> tuple:
+        if self.field_shape is not None:
+            return tuple(self.field_shape(lattice, params))
+        return (lattice.N, 3) if self.field_kind == "spin" else (lattice.N,)
+
+
+@dataclass(frozen=True)
+class StepperSpec:
+    """A stepper a config can name: ``params`` allowed under ``dynamics:`` and ``build(calculator, params, model)``."""
+
+    params: dict[str, Param]
+    build: Callable
+
+
+def resolve(registry: dict, name: str) -> Any:
+    """The spec registered under ``name``, importing it first when registered as ``"module:attr"``."""
+    spec = registry[name]
+    if isinstance(spec, str):
+        module, attr = spec.split(":")
+        spec = registry[name] = getattr(importlib.import_module(module), attr)
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- lattices
+#: lattice kind -> "module:builder" taking the linear size L
+LATTICES: dict[str, str] = {
+    "square": "latticeml.lattice:square",
+    "triangular": "latticeml.lattice:triangular",
+    "simple_cubic": "latticeml.lattice:simple_cubic",
+}
+
+
+# ---------------------------------------------------------------------------------------------- models
+def _fk_build(lattice, p):
+    from ..calculators.exact import FalicovKimballCalculator
+
+    return FalicovKimballCalculator(lattice, U=p["U"], filling_c=p["filling_c"], T=p["T"], t=p["t"],
+                                    energy_kind=p["energy_kind"], method=p["method"])
+
+
+#: f-electron density of all author data, (13/30)² (spec ch2 §1)
+FK_DEFAULT_RHO_F = 0.18778
+
+
+def _fk_particles(lattice, p) -> int:
+    return p["n_f"] if p["n_f"] is not None else int(round(p["rho_f"] * lattice.N))
+
+
+def _fk_check(raw, p, lattice):
+    """Exactly one of n_f and rho_f sets the particle count (rho_f = 0.18778 when neither is given)."""
+    if p["n_f"] is not None and p["rho_f"] is not None:
+        raise ConfigError("model.n_f", "give either n_f (particle count) or rho_f (density), not both")
+    if p["n_f"] is None and p["rho_f"] is None:
+        p["rho_f"] = FK_DEFAULT_RHO_F
+    n_f = _fk_particles(lattice, p)
+    if not 0 < n_f < lattice.N:
+        raise ConfigError("model.n_f" if p["n_f"] is not None else "model.rho_f",
+                          f"gives {n_f} f-electrons on {lattice.N} sites; it must be between 1 and {lattice.N - 1}")
+
+
+_FK = ModelSpec(
+    field_kind="occupation",
+    params={
+        "U": Param("float", 2.0, "on-site f-c repulsion in units of t"),
+        "t": Param("float", 1.0, "nearest-neighbour hopping", low=0, low_open=True),
+        "filling_c": Param("float", 0.55, "c-electron filling per site", low=0, high=1, low_open=True, high_open=True),
+        "rho_f": Param("float", None, f"f-electron density N_f/N (default {FK_DEFAULT_RHO_F})", low=0, high=1,
+                       low_open=True, high_open=True),
+        "n_f": Param("int", None, "f-electron count (instead of rho_f)", low=1),
+        "T": Param("float", 0.05, "temperature of the c-electrons and of the kMC", low=0, low_open=True),
+        "energy_kind": Param("choice", "internal", choices=("internal", "free")),
+        "method": Param("choice", "lowrank", choices=("lowrank", "full")),
+    },
+    build=_fk_build, steppers=("kmc",), n_particles=_fk_particles, check=_fk_check,
+)
+
+
+def _heisenberg_build(lattice, p):
+    from ..calculators.classical import HeisenbergCalculator
+
+    return HeisenbergCalculator(lattice, J=p["J"], field=p["field"])
+
+
+_HEISENBERG = ModelSpec(
+    field_kind="spin",
+    params={"J": Param("float", 1.0, "exchange, > 0 ferromagnetic"),
+            "field": Param("vector3", (0.0, 0.0, 0.0), "uniform external field")},
+    build=_heisenberg_build, steppers=("llg",),
+)
+
+
+def _harmonic_build(lattice, p):
+    from ..calculators.classical import HarmonicCalculator
+
+    return HarmonicCalculator(K=p["K"])
+
+
+_HARMONIC = ModelSpec(
+    field_kind="displacement",
+    params={"K": Param("float", 1.0, "stiffness of every mode", low=0, low_open=True),
+            "components": Param("int", 1, "modes per site", low=1)},
+    build=_harmonic_build, steppers=("langevin", "brownian"),
+    field_shape=lambda lattice, p: (lattice.N,) if p["components"] == 1 else (lattice.N, p["components"]),
+)
+
+#: model name -> ModelSpec (or "module:attr" of one)
+MODELS: dict[str, ModelSpec | str] = {
+    "falicov_kimball": _FK,
+    "heisenberg": _HEISENBERG,
+    "harmonic": _HARMONIC,
+}
+
+
+# ---------------------------------------------------------------------------------------------- steppers
+def _kmc_build(calc, p, model):
+    from ..dynamics import KineticMC
+
+    return KineticMC(calc, T=model["T"] if p["T"] is None else p["T"])
+
+
+def _llg_build(calc, p, model):
+    from ..dynamics import LLG
+
+    return LLG(calc, dt=p["dt"], alpha=p["alpha"], T=p["T"], scheme=p["scheme"], gamma=p["gamma"], h_ext=p["h_ext"])
+
+
+def _langevin_build(calc, p, model):
+    from ..dynamics import Langevin
+
+    return Langevin(calc, dt=p["dt"], gamma=p["gamma"], T=p["T"], mass=p["mass"])
+
+
+def _brownian_build(calc, p, model):
+    from ..dynamics import Brownian
+
+    return Brownian(calc, dt=p["dt"], gamma=p["gamma"], T=p["T"])
+
+
+_DT = Param("float", REQUIRED, "time step", low=0, low_open=True)
+_T = Param("float", REQUIRED, "temperature (k_B = 1)", low=0)
+
+#: stepper name -> StepperSpec
+STEPPERS: dict[str, StepperSpec | str] = {
+    "kmc": StepperSpec({"T": Param("float", None, "Metropolis temperature; default model.T", low=0)}, _kmc_build),
+    "llg": StepperSpec({
+        "dt": Param("float", 0.1, "time step in (γJS)^-1", low=0, low_open=True),
+        "alpha": Param("float", 0.05, "Gilbert damping", low=0),
+        "T": Param("float", 0.0, "noise temperature", low=0),
+        "scheme": Param("choice", "sib", choices=("sib", "heun")),
+        "gamma": Param("float", 1.0, "gyromagnetic ratio", low=0, low_open=True),
+        "h_ext": Param("vector3", None, "external field added to the calculator's"),
+    }, _llg_build),
+    "langevin": StepperSpec({"dt": _DT, "T": _T, "gamma": Param("float", 1.0, "friction rate", low=0, low_open=True),
+                             "mass": Param("float", 1.0, "mode mass", low=0, low_open=True)}, _langevin_build),
+    "brownian": StepperSpec({"dt": _DT, "T": _T, "gamma": Param("float", 1.0, "friction", low=0, low_open=True)},
+                            _brownian_build),
+}
+
+
+# ---------------------------------------------------------------------------------------------- initial fields
+def _random_occupation(shape, n_particles, p, rng):
+    occ = np.zeros(shape, dtype=np.int8)
+    occ[rng.choice(shape[0], size=n_particles, replace=False)] = 1
+    return occ
+
+
+def _random_spins(shape, n_particles, p, rng):
+    s = rng.standard_normal(shape)
+    return s / np.linalg.norm(s, axis=1, keepdims=True)
+
+
+def _ferro_spins(shape, n_particles, p, rng):
+    d = np.asarray(p["direction"], dtype=np.float64)
+    if not np.linalg.norm(d) > 0:
+        raise ConfigError("initial.direction", "must be a non-zero vector, e.g. [0, 0, 1]")
+    return np.broadcast_to(d / np.linalg.norm(d), shape).copy()
+
+
+#: field kind -> initial kind -> (params, fn(shape, n_particles, params, rng) -> field)
+INITIAL: dict[str, dict[str, tuple[dict[str, Param], Callable]]] = {
+    "occupation": {"random": ({}, _random_occupation)},
+    "spin": {"random": ({}, _random_spins),
+             "ferro": ({"direction": Param("vector3", (0.0, 0.0, 1.0), "spin direction")}, _ferro_spins)},
+    "displacement": {
+        "zero": ({}, lambda shape, n, p, rng: np.zeros(shape)),
+        "gaussian": ({"sigma": Param("float", 1.0, "standard deviation", low=0)},
+                     lambda shape, n, p, rng: p["sigma"] * rng.standard_normal(shape)),
+    },
+}
