@@ -1,0 +1,104 @@
+"""FK ΔE surrogate: covariant reconstruction under D4, move_energies data -> per-class training -> ML kinetic MC."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from latticeml.calculators.base import Calculator, ExactMovesMixin, Result  # noqa: E402
+from latticeml.calculators.ml import FKDeltaECalculator, MLCalculator  # noqa: E402
+from latticeml.descriptors.fk import DIRECTIONS  # noqa: E402
+from latticeml.dynamics.base import State  # noqa: E402
+from latticeml.dynamics.kmc import KineticMC  # noqa: E402
+from latticeml.lattice import square  # noqa: E402
+from latticeml.ml.data import RunSpec, generate_dataset, load_dataset  # noqa: E402
+from latticeml.ml.fk import fk_class_datasets, train_fk_model  # noqa: E402
+from latticeml.ml.modelfile import save_model  # noqa: E402
+from latticeml.ml.networks import FKDeltaEModel  # noqa: E402
+
+RC = 3.0  # 28 features: a small stand-in for the 316 of R_c = 10.01
+
+
+class LatticeGas(ExactMovesMixin, Calculator):
+    """Cheap exact occupation model for the test: E = -V1 Σ_nn n_i n_j - V2 Σ_nnn n_i n_j."""
+
+    field_kind = "occupation"
+
+    def __init__(self, lattice, V1=1.0, V2=-0.4):
+        self.lattice = lattice
+        self.A = V1 * lattice.adjacency(1) + V2 * lattice.adjacency(2)
+        self.metadata = {"model": "lattice_gas", "V1": V1, "V2": V2}
+
+    def compute(self, fields, *, forces=False):
+        n = np.asarray(fields, dtype=float)
+        return Result(-0.5 * float(n @ self.A @ n))
+
+
+def _model_file(tmp_path, lattice, net, meta_model):
+    return save_model(tmp_path / "fk.pt", net, {"lattice": lattice.describe(), "model": meta_model,
+                                                "field_kind": "occupation", "target": "move_energies"})
+
+
+def test_predicted_move_energies_permute_with_d4(tmp_path):
+    """For any weights, ΔE_pred(g·occ) at g(i) along g(d) equals ΔE_pred(occ) at i along d (frame-consistent)."""
+    torch.manual_seed(0)
+    lat = square(12)
+    net = FKDeltaEModel(rc=RC, n_features=28, channels=[4, 4], hidden=[8])
+    for m in net.nets.values():  # non-trivial output scales so that every target matters
+        m.set_normalization(np.zeros(28), np.ones(28), np.arange(m.config["n_out"]) + 1.0, np.ones(m.config["n_out"]))
+    calc = MLCalculator.from_file(_model_file(tmp_path, lat, net, {}), lat, dtype="float64")
+    assert isinstance(calc, FKDeltaECalculator)
+    rng = np.random.default_rng(0)
+    occ = (rng.random(lat.N) < 0.3).astype(np.int8)
+    sites = np.flatnonzero(occ)
+    dE = calc.direction_energies(occ, sites)
+    assert np.isfinite(dE).any() and np.isinf(dE).any()
+    for op in lat.point_group:
+        perm = lat.site_permutation(op)
+        occ_g = np.empty_like(occ)
+        occ_g[perm] = occ
+        dE_g = calc.direction_energies(occ_g, perm[sites])
+        dir_map = [int(np.flatnonzero((DIRECTIONS == np.rint(op.R @ d)).all(1))[0]) for d in DIRECTIONS]
+        expected = np.empty_like(dE)
+        expected[:, dir_map] = dE
+        assert np.allclose(dE_g, expected, atol=1e-9), op.name
+
+
+def test_lattice_gas_data_training_and_ml_kmc(tmp_path):
+    lat = square(8)
+    path = generate_dataset(tmp_path / "lg.h5", lattice=lat, make_calculator=LatticeGas,
+                            make_stepper=lambda c: KineticMC(c, T=0.5), runs=[RunSpec("random", 8, {"filling": 0.3})],
+                            steps=30, save_every=1, seed=1, split=(0.67, 0.33, 0.0), target="move_energies")
+    ds = load_dataset(path)
+    assert ds.targets.shape == (len(ds), lat.N, 4)
+    # stored ΔE are the exact ones, NaN exactly where the hop is not allowed
+    exact = LatticeGas(lat)
+    occ = ds.inputs[3, :, 0].astype(np.int8)
+    i = int(np.flatnonzero(occ)[0])
+    for d, (dx, dy) in enumerate(DIRECTIONS):
+        j = int(lat.site_index(lat.cells[i] + [dx, dy]))
+        if occ[j]:
+            assert np.isnan(ds.targets[3, i, d])
+        else:
+            assert ds.targets[3, i, d] == pytest.approx(exact.move_energies(occ, np.array([[i, j]]))[0], abs=1e-5)
+    per_class = fk_class_datasets(ds, RC)
+    movable = int(np.isfinite(ds.targets).any(-1).sum())  # electrons with an empty neighbour
+    n_samples = sum(len(d) for d in per_class.values())
+    assert 0.5 * movable < n_samples <= movable  # only zero-reference-sign electrons are dropped
+    assert all(np.isfinite(d.targets).all() for d in per_class.values())
+    torch.manual_seed(0)
+    # P3 is the best-populated class of a random 30% filling; the other networks stay untrained here
+    model, trainers = train_fk_model(ds, rc=RC, network={"channels": [8, 8], "hidden": [32, 16]}, classes=["P3"],
+                                     lr=3e-3, batch_size=64, max_epochs=50, patience=10)
+    assert trainers["P4"] is None and model.class_counts_["P3"] > 500
+    pred, true = trainers["P3"].predict(per_class["P3"].subset("val"))
+    # the nn + nnn lattice gas is local (inside R_c = 3), so the model must beat the mean predictor by far
+    assert np.mean((pred - true) ** 2) < 0.2 * np.mean(np.var(true, axis=0))
+    calc = MLCalculator.from_file(_model_file(tmp_path, lat, model, exact.metadata), lat, model=exact.metadata)
+    state = State((np.random.default_rng(2).random(lat.N) < 0.3).astype(np.int8))
+    kmc = KineticMC(calc, T=0.5)
+    kmc.prepare(state)
+    n0 = int(state.field.sum())
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        kmc.step(state, rng)
+    assert int(state.field.sum()) == n0 and kmc.accepted > 0
