@@ -119,7 +119,7 @@ _FK = ModelSpec(
         "energy_kind": Param("choice", "internal", choices=("internal", "free")),
         "method": Param("choice", "lowrank", choices=("lowrank", "full")),
     },
-    build=_fk_build, steppers=("kmc",), n_particles=_fk_particles, check=_fk_check,
+    build=_fk_build, steppers=("kmc", "kmc_nfold"), n_particles=_fk_particles, check=_fk_check,
 )
 
 
@@ -166,6 +166,13 @@ def _kmc_build(calc, p, model):
     return KineticMC(calc, T=model["T"] if p["T"] is None else p["T"])
 
 
+def _kmc_nfold_build(calc, p, model):
+    from ..dynamics.kmc_fast import NFoldKMC
+
+    return NFoldKMC(calc, T=model["T"] if p["T"] is None else p["T"], refresh_radius=p["refresh_radius"],
+                    clock=p["clock"])
+
+
 def _llg_build(calc, p, model):
     from ..dynamics import LLG
 
@@ -190,6 +197,12 @@ _T = Param("float", REQUIRED, "temperature (k_B = 1)", low=0)
 #: stepper name -> StepperSpec
 STEPPERS: dict[str, StepperSpec | str] = {
     "kmc": StepperSpec({"T": Param("float", None, "Metropolis temperature; default model.T", low=0)}, _kmc_build),
+    "kmc_nfold": StepperSpec({
+        "T": Param("float", None, "Metropolis temperature; default model.T", low=0),
+        "refresh_radius": Param("float", None, "refresh cached rates within this distance of a move "
+                                "(the model's cutoff; omit to refresh all, as exact long-range models need)", low=0),
+        "clock": Param("choice", "exponential", choices=("exponential", "attempts")),
+    }, _kmc_nfold_build),
     "llg": StepperSpec({
         "dt": Param("float", 0.1, "time step in (γJS)^-1", low=0, low_open=True),
         "alpha": Param("float", 0.05, "Gilbert damping", low=0),
