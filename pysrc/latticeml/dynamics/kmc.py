@@ -7,8 +7,7 @@ from .base import State, Stepper
 
 __all__ = ["KineticMC", "neighbor_hops", "SQUARE_HOP_ORDER"]
 
-#: neighbour order of one attempt on the square lattice (author code; kept): +x, −y, −x, +y
-SQUARE_HOP_ORDER = ((1, 0), (0, -1), (-1, 0), (0, 1))
+from ..models.falicov_kimball import HOP_DIRECTIONS as SQUARE_HOP_ORDER, hop_table  # +x, −y, −x, +y (author order)
 
 
 def neighbor_hops(lattice) -> np.ndarray:
@@ -18,7 +17,7 @@ def neighbor_hops(lattice) -> np.ndarray:
     :meth:`Lattice.neighbor_table` of the nearest shell.
     """
     if lattice.name == "square":
-        return np.stack([lattice.site_index(lattice.cells + np.array(d)) for d in SQUARE_HOP_ORDER], axis=1)
+        return hop_table(lattice)
     nn = lattice.shells(1.01 * float(np.min(np.linalg.norm(lattice.vectors, axis=1))))[0].distance
     return lattice.neighbor_table(nn * 1.0001)
 
