@@ -23,15 +23,15 @@ TARGETS: dict[str, str] = {
     "fig2.9": "latticeml.reproduce.ch2:fig2_9",
     "fig2.11": "latticeml.reproduce.ch2:fig2_11",
     "fig3.3": "latticeml.reproduce.ch3:fig3_3",
-    "fig3.4": "latticeml.reproduce.ch3:fig3_4",
-    "fig3.7": "latticeml.reproduce.ch3:fig3_7",
+    "fig3.4": "latticeml.reproduce.ch3_ml:fig3_4",
+    "fig3.7": "latticeml.reproduce.ch3_ml:fig3_7",
     "fig3.8": "latticeml.reproduce.ch3:fig3_8",
-    "fig3.10": "latticeml.reproduce.ch3:fig3_10",
-    "fig3.11": "latticeml.reproduce.ch3:fig3_11",
-    "fig3.12": "latticeml.reproduce.ch3:fig3_12",
-    "fig3.13": "latticeml.reproduce.ch3:fig3_13",
-    "fig3.14": "latticeml.reproduce.ch3:fig3_14",
-    "fig3.16": "latticeml.reproduce.ch3:fig3_16",
+    "fig3.10": "latticeml.reproduce.ch3_ml:fig3_10",
+    "fig3.11": "latticeml.reproduce.ch3_ml:fig3_11",
+    "fig3.12": "latticeml.reproduce.ch3_ml:fig3_12",
+    "fig3.13": "latticeml.reproduce.ch3_ml:fig3_13",
+    "fig3.14": "latticeml.reproduce.ch3_ml:fig3_14",
+    "fig3.16": "latticeml.reproduce.ch3_ml:fig3_16",
 }
 
 
