@@ -1,0 +1,114 @@
+"""Smoke tests of the chapter-3 ML reproduction targets (latticeml.reproduce.ch3_ml) on tiny settings.
+
+The exact-data helper is checked against a direct dense-ED evaluation, the angle metric against an analytic case,
+and the CNN and BP pipelines run end to end (data → training → model file → ML-LLG → metrics) on 12×12 with a few
+steps and epochs, so the targets' code paths are exercised in seconds.
+"""
+import copy
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from latticeml.reproduce import ch3_ml  # noqa: E402
+
+TINY = {
+    "cnn_data": {"L": 12, "random": 3, "skl": 3, "steps": 4, "stride": 2, "split": (0.34, 0.33, 0.33)},
+    "cnn_net": {"width": 4, "n_blocks": 1, "tail": [], "kernel_size": 5},
+    "cnn_train": {"max_epochs": 1, "batch_size": 4, "lr": 1e-3, "plateau_patience": 1, "patience": 2},
+    "bp_data": {"L": 12, "random": 4, "skl": 0, "steps": 4, "stride": 2, "split": (0.5, 0.25, 0.25),
+                "with_cnn_runs": True},
+    "bp_net": {"descriptor": {"kind": "spin_bonds", "lattice": "triangular", "cutoff": 1.5}, "hidden": [8],
+               "activation": "silu"},
+    "bp_train": {"max_epochs": 1, "batch_size": 4, "lr": 1e-3, "plateau_patience": 1, "patience": 2},
+    "fig3.10": {"L": 24, "steps": 4, "stride": 2},
+    "fig3.11": {"L": 24, "steps": 4, "stride": 2},
+    "fig3.12": {"snapshots": 2},
+    "fig3.13": {"snapshots": 1, "tile": 2},
+    "fig3.14": {"L": 12, "exact_runs": 2, "steps": 2, "times": (1, 2)},
+    "fig3.16": {"L": 24, "runs": 1, "steps": 20, "stride": 1},
+}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    scales = copy.deepcopy(ch3_ml.SCALES)
+    scales["quick"] = TINY
+    monkeypatch.setattr(ch3_ml, "SCALES", scales)
+
+
+def test_exact_field_runs_record_the_exact_exchange_field(tmp_path):
+    from latticeml.calculators.sd import SDCalculator
+    from latticeml.lattice import triangular
+
+    runs = ch3_ml.exact_field_runs(12, ["random", "skl"], steps=2, stride=2, alpha=0.05, seed=3, cache=tmp_path)
+    assert runs["spins"].shape == (2, 2, 144, 3)
+    assert np.allclose(np.linalg.norm(runs["spins"], axis=-1), 1.0)
+    ed = SDCalculator(triangular(12), method="ed")  # h_ext = 0: the stored target has no Zeeman part
+    for r in range(2):
+        assert np.allclose(runs["fields"][r, -1], ed.forces(runs["spins"][r, -1]), atol=1e-6)
+    again = ch3_ml.exact_field_runs(12, ["random", "skl"], steps=2, stride=2, alpha=0.05, seed=3, cache=tmp_path)
+    assert np.array_equal(again["fields"], runs["fields"])  # read back from the cache
+
+
+def test_dataset_is_split_by_trajectory():
+    rng = np.random.default_rng(0)
+    spins = rng.standard_normal((6, 3, 144, 3))
+    runs = {"spins": spins / np.linalg.norm(spins, axis=-1, keepdims=True), "fields": rng.standard_normal(spins.shape),
+            "steps": np.arange(3) * 10}
+    ds = ch3_ml.build_dataset(runs, ["random"] * 3 + ["skl"] * 3, 12, (0.34, 0.33, 0.33), seed=0)
+    for run in range(6):
+        assert len(np.unique(ds.split[ds.run_id == run])) == 1
+    for t in range(2):  # every start type has a training run
+        assert np.any((ds.run_type == t) & (ds.split == 0))
+    perp = runs["fields"] - np.sum(runs["fields"] * runs["spins"], -1, keepdims=True) * runs["spins"]
+    train = np.repeat(ds.split[::3] == 0, 1)
+    assert np.isclose(ds.normalization["target_scale"], np.linalg.norm(perp[train], axis=-1).mean(), rtol=1e-5)
+
+
+def test_extra_training_runs_join_the_training_split():
+    rng = np.random.default_rng(1)
+
+    def runs(n):
+        s = rng.standard_normal((n, 2, 144, 3))
+        return {"spins": s / np.linalg.norm(s, axis=-1, keepdims=True), "fields": rng.standard_normal(s.shape),
+                "steps": np.arange(2) * 10}
+
+    base = ch3_ml.build_dataset(runs(4), ["random"] * 4, 12, (0.5, 0.25, 0.25), seed=0)
+    extra = ch3_ml.build_dataset(runs(2), ["random", "skl"], 12, (0.5, 0.0, 0.5), seed=0)
+    joined = ch3_ml._with_extra_training_runs(base, extra)
+    assert len(joined) == len(base) + len(extra)
+    assert np.all(joined.split[len(base):] == 0) and np.array_equal(joined.split[:len(base)], base.split)
+    assert len(np.unique(joined.run_id)) == 6
+    assert joined.normalization["target_scale"] != base.normalization["target_scale"]
+
+
+def test_torque_angle_errors_analytic():
+    true = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 2.0]])
+    pred = np.array([[2.0, 0, 0], [1.0, 1.0, 0], [0, 0, -1.0]])
+    assert np.allclose(ch3_ml.torque_angle_errors(pred, true), [0.0, 45.0, 180.0])
+
+
+def test_cnn_targets_end_to_end(tiny, tmp_path):
+    results = {}
+    for name in ("fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13"):
+        out = tmp_path / name.replace("_", ".")
+        out.mkdir()
+        results[name] = {m.name: m for m in getattr(ch3_ml, name)(out, quick=True, seed=0)}
+        assert results[name] and all(np.isfinite(m.value) for m in results[name].values())
+        assert list(out.glob("*.png"))
+    assert len(list((tmp_path / "_models").glob("cnn_*.pt"))) == 1  # trained once, reused by every target
+    charge = results["fig3_10"]["skyrmion_charge_final"]
+    assert charge.target == round(charge.target) != 0  # the SkL start carries an integer, nonzero charge
+
+
+def test_bp_targets_end_to_end(tiny, tmp_path):
+    for name in ("fig3_14", "fig3_7", "fig3_16"):
+        out = tmp_path / name.replace("_", ".")
+        out.mkdir()
+        metrics = getattr(ch3_ml, name)(out, quick=True, seed=0)
+        assert metrics and all(isinstance(m.value, float) for m in metrics)
+        assert all(0.0 <= m.value <= 1.0 for m in metrics if m.name.startswith("fraction"))
+        json.dumps([m.__dict__ for m in metrics], default=float)
