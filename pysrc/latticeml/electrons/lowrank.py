@@ -183,6 +183,7 @@ def _series_energies(eps, eps_c, weights, U, n_c, T, mu0, poles, pole_weight, fr
     radius = _SERIES_RADIUS * np.pi * T
     shift = np.zeros(weights.shape[0])
     converged = np.zeros(weights.shape[0], dtype=bool)
+    previous = np.full(weights.shape[0], np.inf)
     for _ in range(_MAX_ITER):  # Halley steps: three evaluations from δ = 0 reach machine precision here
         f = expit((mu0 + shift[:, None] - eps[None, :]) / T)
         f1 = f * (1.0 - f) / T
@@ -192,10 +193,17 @@ def _series_energies(eps, eps_c, weights, U, n_c, T, mu0, poles, pole_weight, fr
         g2 += (f1 * (1.0 - 2.0 * f)).sum(axis=1) / T
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(g1 > 0, -2 * g * g1 / (2 * g1 * g1 - g * g2), np.nan)
-        converged = (g == 0) | (np.abs(step) <= 4e-16 * (1.0 + np.abs(mu0 + shift)))
-        if converged.all() or not np.isfinite(step).all():
+        scale = 1.0 + np.abs(mu0 + shift)
+        # Converged at machine precision, or stalled at the round-off floor of the N-term sums (the steps stop
+        # shrinking once below 1e-11, where cubic convergence has already been reached).
+        stalled = (np.abs(step) < 1e-11 * scale) & (np.abs(step) >= 0.5 * previous)
+        converged = (g == 0) | (np.abs(step) <= 4e-16 * scale) | stalled
+        previous = np.abs(step)
+        # a root beyond the series radius: leave it to the per-hop fallback instead of iterating on the clip
+        escaping = (np.abs(shift) >= radius) & (step * shift > 0)
+        if (converged | escaping).all() or not np.isfinite(step).all():
             break
-        shift = np.clip(shift + np.where(converged, 0.0, step), -radius, radius)
+        shift = np.clip(shift + np.where(converged | escaping, 0.0, step), -radius, radius)
     valid = converged & (np.abs(shift) < radius)
     if free:
         x = (mu0 + shift[:, None] - eps[None, :]) / T
