@@ -32,6 +32,16 @@ def _finish(fig, path):
         _pyplot().close(fig)
     return fig
 
+def _label_and_finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path):
+    """Axis labels, optional title and legend of a curve plot, then :func:`_finish`."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
 
 def plot_fk_snapshot(lattice, occ, *, sigma=None, title: str | None = None, path=None):
     """Snapshot of an FK configuration (Fig 2.7): f-electrons coloured by sublattice, and the Ising field σ.
@@ -93,12 +103,7 @@ def plot_growth(curves: dict, *, fits: dict | None = None, xlabel: str = "t (MCS
     if loglog:
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _finish(fig, path)
+    return _label_and_finish(fig, ax, xlabel, ylabel, title, path)
 
 
 def plot_structure_factor_collapse(curves: dict, *, porod_slope: float | None = -3.0, porod_anchor=None,
@@ -153,12 +158,7 @@ def plot_correlation(curves: dict, *, xlabel: str = "r", ylabel: str = "C(r)", t
             r, err = np.arange(len(c)), None
         ax.errorbar(r, c, yerr=err, fmt="o-", ms=3, capsize=2, label=label)
     ax.axhline(0.0, color="0.6", lw=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _finish(fig, path)
+    return _label_and_finish(fig, ax, xlabel, ylabel, title, path)
 
 
 # ---------------------------------------------------------------------------------------------- spin textures (ch. 3)
