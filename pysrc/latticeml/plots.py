@@ -32,13 +32,14 @@ def _finish(fig, path):
         _pyplot().close(fig)
     return fig
 
-def _label_and_finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path):
-    """Axis labels, optional title and legend of a curve plot, then :func:`_finish`."""
+def _label_and_finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path, *, legend: bool = True):
+    """Axis labels, optional title and (for curve plots) the legend, then :func:`_finish`."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(fontsize=8)
     return _finish(fig, path)
 
 
@@ -180,11 +181,7 @@ def plot_spin_texture(lattice, spins, *, path=None, title: str | None = None, ar
                   scale=1.6 / arrow_stride, width=0.002, color="k", pivot="mid")
     fig.colorbar(sc, ax=ax, label="$S_z$", shrink=0.8)
     ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    if title:
-        ax.set_title(title)
-    return _finish(fig, path)
+    return _label_and_finish(fig, ax, "x", "y", title, path, legend=False)
 
 
 def plot_structure_factor(lattice, sq, *, path=None, title: str | None = None, log: bool = False,
@@ -209,8 +206,4 @@ def plot_structure_factor(lattice, sq, *, path=None, title: str | None = None, l
     fig.colorbar(sc, ax=ax, label="$S(\\mathbf{q})$", shrink=0.8)
     ax.set_aspect("equal")
     ax.set_facecolor("k")
-    ax.set_xlabel("$q_x$")
-    ax.set_ylabel("$q_y$")
-    if title:
-        ax.set_title(title)
-    return _finish(fig, path)
+    return _label_and_finish(fig, ax, "$q_x$", "$q_y$", title, path, legend=False)
