@@ -153,14 +153,15 @@ def test_blocked_moves_are_infinite():
     assert np.all(np.isinf(_fast_move_energies(lat, empty, _nn_moves(lat, occ), 2.0, 19.8, 0.05, "free")))
 
 
-def test_calculator_lowrank_and_full_agree_through_commits():
-    lat = square(8)
+@pytest.mark.parametrize("L,n_f", [(8, 12), (20, 60)])  # 20×20: the shared-pole series, cached per configuration
+def test_calculator_lowrank_and_full_agree_through_commits(L, n_f):
+    lat = square(L)
     rng = np.random.default_rng(3)
-    occ = random_occupation(lat, 12, rng)
+    occ = random_occupation(lat, n_f, rng)
     fast = FalicovKimballCalculator(lat, method="lowrank")
     full = FalicovKimballCalculator(lat, method="full")
     for _ in range(3):
-        moves = _nn_moves(lat, occ)
+        moves = _nn_moves(lat, occ)[:30]
         dE = fast.move_energies(occ, moves)
         np.testing.assert_allclose(dE, full.move_energies(occ, moves), atol=1e-9)
         i, j = moves[np.argmin(dE)]

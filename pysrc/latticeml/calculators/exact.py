@@ -12,7 +12,7 @@ import scipy.linalg
 
 from ..backends import get_backend
 from ..electrons.ed import fixed_n_occupations, fermi, grand_potential, hellmann_feynman
-from ..electrons.lowrank import ENERGY_KINDS, update_eigh_after_move
+from ..electrons.lowrank import ENERGY_KINDS, FKMoveEnergies, update_eigh_after_move
 from ..errors import ConfigError
 from ..models.falicov_kimball import fk_hamiltonian
 from .base import Calculator, Result
@@ -101,7 +101,8 @@ class FalicovKimballCalculator(EDCalculator):
     ``move_energies`` keeps the eigen-decomposition of the current configuration and scores each hop by the exact
     rank-2 update (``method="lowrank"``, :func:`latticeml.electrons.lowrank.fk_move_energies`, equal to full ED to
     ~1e-12, needs T > 0) or by one eigenvalue solve per hop (``method="full"``). ``commit`` updates the cache
-    after an accepted hop (one full ``eigh``).
+    after an accepted hop (one full ``eigh``); with the Python backend the spectrum-only part of the rank-2 update
+    (:class:`~latticeml.electrons.lowrank.FKMoveEnergies`) is also kept until the next acceptance.
 
     Parameters
     ----------
@@ -136,6 +137,7 @@ class FalicovKimballCalculator(EDCalculator):
         self._occ = None  # configuration of the cached h, spectrum, (eigenvectors) and energy
         self._h = self._eps = self._psi = None
         self._energy = self._mu = None
+        self._hops = None  # Python backend: the per-configuration part of the rank-2 move energies, built lazily
 
     def hamiltonian(self, occ) -> np.ndarray:
         return fk_hamiltonian(self.lattice, occ, self.U, self.t)
@@ -152,6 +154,7 @@ class FalicovKimballCalculator(EDCalculator):
 
     def _set_spectrum(self, eps, psi=None) -> None:
         self._eps, self._psi = eps, psi
+        self._hops = None
         self._energy, self._mu = self.spectrum_energy(eps)
 
     def _diagonalize(self, h):
@@ -168,6 +171,11 @@ class FalicovKimballCalculator(EDCalculator):
         if not self._cached(occ):
             self.reset(occ)
         moves = np.asarray(moves, dtype=np.int64).reshape(-1, 2)
+        if self.method == "lowrank" and self.backend.name == "python":
+            # μ, poles and resolvent powers are shared by every hop tried before the next acceptance
+            if self._hops is None:
+                self._hops = FKMoveEnergies(self._eps, self._psi, self.U, self.n_electrons, self.T, self.energy_kind)
+            return self._hops(self._occ, moves)
         if self.method == "lowrank":
             return self.backend.fk_move_energies(self._eps, self._psi, self._occ.astype(np.int8), moves, self.U,
                                                  self.n_electrons, self.T, self.energy_kind)

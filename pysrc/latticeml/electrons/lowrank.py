@@ -20,11 +20,13 @@ z_p = μ + iζ_p T and Tr h' = Tr h,
 all exact at fixed μ. The fixed-N quantities need the new chemical potential μ' = μ + δ of each hop. Main path:
 with the poles at the current μ, shared by all hops, G(z_p + δ) = Σ_k δ^k Σ_m w_m/(ε_m − z_p)^{k+1}, so ln D and
 the three pole sums are power series in δ (order K = 8, exact to ~1e-11 for |δ| ≤ 0.03·πT, which covers hops
-on lattices of a few hundred sites and up at T = 0.05); Newton on N_old(μ + δ) + ΔN(δ) = N_c then costs O(N)
-per step. Fallback (larger shifts, small lattices): a safeguarded Halley iteration with poles placed at each
+on lattices of a few hundred sites and up at T = 0.05); Halley steps on the polynomial N_old(μ + δ) + ΔN(δ) = N_c
+then cost O(K) each. Fallback (larger shifts, small lattices): a safeguarded Halley iteration with poles placed at each
 hop's own μ inside a bracket from interlacing (ε_{m−1} ≤ ε'_m ≤ ε_{m+1} for one positive and one negative rank-1
-term), the energies Taylor-extrapolated over the last tiny step. Cost per hop: O(K·P·N) in matrix products
-(P ≈ 30 poles at T = 0.05), against O(N³) for a fresh diagonalization.
+term), the energies Taylor-extrapolated over the last tiny step. Cost per hop: O(K·P·N) in one real matrix product
+(P ≈ 30 poles at T = 0.05), against O(N³) for a fresh diagonalization; what depends on the spectrum alone (μ,
+poles, resolvent powers, the old spectrum's N(μ + δ) and E(μ + δ) series) is built once per configuration by
+:class:`FKMoveEnergies` and shared by every hop tried before the next acceptance.
 Degenerate spectra (the clean square lattice) need no deflation: every z_p lies at distance ≥ πT from the real axis.
 The result equals full diagonalization to ~1e-12 (tests: 1e-9); T > 0 is required.
 
@@ -40,7 +42,7 @@ from scipy.special import expit
 
 from .ed import chemical_potential, eigh
 
-__all__ = ["fermi_poles", "n_poles_for", "fk_move_energies", "update_eigh_after_move", "ENERGY_KINDS"]
+__all__ = ["fermi_poles", "n_poles_for", "fk_move_energies", "FKMoveEnergies", "update_eigh_after_move", "ENERGY_KINDS"]
 
 #: fixed-N energies a move can be scored by: band energy Σ ε f (author default) or free energy Ω + μN
 ENERGY_KINDS = ("internal", "free")
@@ -140,14 +142,14 @@ def _series_log(d: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shifted_pole_polynomials(eps_c, weights, U, zeta, pole_weight):
-    """ΔN, ΔE, ΔΩ of each hop as polynomials in the shift δ of μ from the shared poles ``zeta``.
+def _shifted_pole_polynomials(S, U, z, pole_weight):
+    """ΔN, ΔE, ΔΩ of each hop as polynomials in the shift δ of μ from the shared poles z (P,).
 
-    G(z + δ) = Σ_k δ^k Σ_m w_m/(ε_m − z)^{k+1}; with these series, ln D(z_p + δ) is a power series (exact up to
-    O((|δ|/πT)^{K+1}), K = _SERIES_ORDER), and the pole sums become polynomials. Returns coefficient arrays
-    (degree + 1, M), lowest order first, for ΔN (degree K−1), ΔE (K−1) and ΔΩ (K).
+    G(z + δ) = Σ_k δ^k Σ_m w_m/(ε_m − z)^{k+1}: ``S`` (K+1, M, P, 3) holds those sums (k = 0..K) for the pairs
+    (jj, ii, ij) of every hop. With these series, ln D(z_p + δ) is a power series (exact up to O((|δ|/πT)^{K+1}),
+    K = _SERIES_ORDER), and the pole sums become polynomials. Returns coefficient arrays (degree + 1, M), lowest
+    order first, for ΔN (degree K−1), ΔE (K−1) and ΔΩ (K).
     """
-    S = _resolvent_moments(eps_c, weights, zeta, _SERIES_ORDER + 1)  # (K+1, M, P, 3)
     a, b, c = S[..., 0], S[..., 1], S[..., 2]
     pa, mb = U * a, -U * b
     pa[0] += 1.0
@@ -155,7 +157,7 @@ def _shifted_pole_polynomials(eps_c, weights, U, zeta, pole_weight):
     log_det = _series_log(_series_mul(pa, mb) + U * U * _series_mul(c, c))
     order = np.arange(1, len(log_det)).reshape(-1, 1, 1)
     d_log = order * log_det[1:]  # (ln D)'(z + δ), degree K−1
-    energy = zeta * d_log
+    energy = z * d_log
     energy[1:] += d_log[:-1]
     return np.real(d_log) @ pole_weight, np.real(energy) @ pole_weight, -np.real(log_det) @ pole_weight
 
@@ -173,46 +175,6 @@ def _polyval(coef: np.ndarray, x: np.ndarray, n_derivatives: int = 0) -> np.ndar
     return out
 
 
-def _series_energies(eps, eps_c, weights, U, n_c, T, mu0, poles, pole_weight, free: bool):
-    """New energies of a batch of hops from one shared-pole evaluation; NaN where μ' − μ is too large for it.
-
-    Halley's method on N(μ0 + δ) + ΔN(δ) = n_c with the exact old-spectrum filling and the ΔN polynomial,
-    converged to machine precision, for |δ| ≤ _SERIES_RADIUS·πT (where the series is exact to ~1e-11).
-    """
-    n_poly, e_poly, omega_poly = _shifted_pole_polynomials(eps_c, weights, U, mu0 + 1j * T * poles, pole_weight)
-    radius = _SERIES_RADIUS * np.pi * T
-    shift = np.zeros(weights.shape[0])
-    converged = np.zeros(weights.shape[0], dtype=bool)
-    previous = np.full(weights.shape[0], np.inf)
-    for _ in range(_MAX_ITER):  # Halley steps: three evaluations from δ = 0 reach machine precision here
-        f = expit((mu0 + shift[:, None] - eps[None, :]) / T)
-        f1 = f * (1.0 - f) / T
-        g, g1, g2 = _polyval(n_poly, shift, 2)
-        g += f.sum(axis=1) - n_c
-        g1 += f1.sum(axis=1)
-        g2 += (f1 * (1.0 - 2.0 * f)).sum(axis=1) / T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(g1 > 0, -2 * g * g1 / (2 * g1 * g1 - g * g2), np.nan)
-        scale = 1.0 + np.abs(mu0 + shift)
-        # Converged at machine precision, or stalled at the round-off floor of the N-term sums (the steps stop
-        # shrinking once below 1e-11, where cubic convergence has already been reached).
-        stalled = (np.abs(step) < 1e-11 * scale) & (np.abs(step) >= 0.5 * previous)
-        converged = (g == 0) | (np.abs(step) <= 4e-16 * scale) | stalled
-        previous = np.abs(step)
-        # a root beyond the series radius: leave it to the per-hop fallback instead of iterating on the clip
-        escaping = (np.abs(shift) >= radius) & (step * shift > 0)
-        if (converged | escaping).all() or not np.isfinite(step).all():
-            break
-        shift = np.clip(shift + np.where(converged | escaping, 0.0, step), -radius, radius)
-    valid = converged & (np.abs(shift) < radius)
-    if free:
-        x = (mu0 + shift[:, None] - eps[None, :]) / T
-        energy = -T * np.logaddexp(0.0, x).sum(axis=1) + _polyval(omega_poly, shift)[0] + (mu0 + shift) * n_c
-    else:
-        energy = f @ eps + _polyval(e_poly, shift)[0]
-    return np.where(valid, energy, np.nan)
-
-
 def _old_spectrum_terms(eps, mu, T, omega: bool) -> np.ndarray:
     """(N, N', N'', E, E', E'', Ω) of the unchanged spectrum at each μ in ``mu`` (M,), primes: d/dμ; (7, M).
 
@@ -224,6 +186,132 @@ def _old_spectrum_terms(eps, mu, T, omega: bool) -> np.ndarray:
     f2 = f1 * (1.0 - 2.0 * f) / T
     grand = -T * np.logaddexp(0.0, x).sum(axis=1) if omega else np.zeros(len(mu))
     return np.array([f.sum(axis=1), f1.sum(axis=1), f2.sum(axis=1), f @ eps, f1 @ eps, f2 @ eps, grand])
+
+
+class FKMoveEnergies:
+    """Exact ΔE of Falicov-Kimball hops from one eigen-decomposition, with the per-configuration work done once.
+
+    Everything that depends on the spectrum alone is computed here, when the configuration changes (one kMC
+    acceptance), and reused by every hop attempted before the next one: the chemical potential μ, the reference
+    energy, the pole bracket, the resolvent powers 1/(ε_m − z_p)^{k+1} at the shared poles z_p = μ + iζ_p T
+    (k ≤ K), and the old spectrum's N, E (and Ω) as power series in the shift δ of μ (the same resolvent powers,
+    summed over the levels). A hop then costs one (2(K+1)P × N)·(N × 3) product for its three Green-function series,
+    and the fixed-N condition is a polynomial root found by Halley steps on O(K) numbers. Calling the object is
+    :func:`fk_move_energies` with the spectrum bound; the kMC calculator keeps one per configuration.
+
+    Parameters: as :func:`fk_move_energies` (``eps``, ``psi``, ``U``, ``n_c``, ``T``, ``energy_kind``).
+    """
+
+    def __init__(self, eps, psi, U: float, n_c: float, T: float, energy_kind: str = "internal"):
+        if energy_kind not in ENERGY_KINDS:
+            raise ValueError(f"energy_kind={energy_kind!r} must be one of {ENERGY_KINDS}")
+        if not T > 0:
+            raise ValueError(f"fk_move_energies needs a temperature T > 0 (got {T}); use the full "
+                             "re-diagonalization (method='full') at T = 0")
+        self.eps = np.asarray(eps, dtype=float)
+        self.psi = np.asarray(psi)
+        if np.iscomplexobj(self.psi):
+            raise ValueError("fk_move_energies expects the real eigenvectors of the real symmetric FK matrix")
+        self.U, self.n_c, self.T, self.free = float(U), float(n_c), float(T), energy_kind == "free"
+        eps, N = self.eps, len(self.eps)
+        self.mu0 = mu0 = chemical_potential(eps, n_c, T)
+        reference = _old_spectrum_terms(eps, np.array([mu0]), T, omega=self.free)[:, 0]
+        self.n0, self.e0, self.f0 = reference[0], reference[3], reference[6] + mu0 * n_c
+        # the rank-2 update interlaces the spectra, ε_{m−1} ≤ ε'_m ≤ ε_{m+1}, so μ' lies within a Fermi tail of
+        # the old levels k−2 and k+1 around the filling k = ⌊n_c⌋
+        k, tail = int(np.floor(n_c)), (60.0 + np.log(N)) * T
+        self.lo0 = (eps[k - 2] if k >= 2 else eps[0] - abs(U)) - tail
+        self.hi0 = (eps[k + 1] if k + 1 < N else eps[-1] + abs(U)) + tail
+        x_max = max(eps[-1] + abs(U) - self.lo0, self.hi0 - eps[0] + abs(U)) / T
+        self.poles, residues = fermi_poles(n_poles_for(x_max))
+        self.pole_weight = 2.0 * T * residues
+        self.radius = _SERIES_RADIUS * np.pi * T
+        self._z = z = mu0 + 1j * T * self.poles
+        r = 1.0 / (eps[None, :] - z[:, None])  # (P, N)
+        R = np.empty((_SERIES_ORDER + 1,) + r.shape, complex)
+        R[0] = r
+        for j in range(1, _SERIES_ORDER + 1):
+            np.multiply(R[j - 1], r, out=R[j])
+        # real GEMM operand: rows (re/im, k, p), columns levels
+        self._powers = np.concatenate([R.real, R.imag]).reshape(-1, N)
+        # old spectrum: f(ε − μ − δ) = 1/2 − Σ_p w_p Re Σ_k δ^k/(ε − z_p)^{k+1}, so Σ_m f and Σ_m ε_m f are
+        # power series in δ; their constant terms are replaced by the exact sums (n0, e0)
+        traces = -np.real(np.stack([R.sum(axis=2), R @ eps])) @ self.pole_weight
+        self.n_series, self.e_series = traces  # (K+1,) each
+        self.n_series[0], self.e_series[0] = self.n0, self.e0
+
+    def __call__(self, occ, moves) -> np.ndarray:
+        """ΔE (M,) of the hops ``moves`` (M, 2) from configuration ``occ``; +inf for a blocked hop."""
+        occ = np.asarray(occ)
+        moves = np.asarray(moves, dtype=np.int64).reshape(-1, 2)
+        src, dst = moves[:, 0], moves[:, 1]
+        allowed = (occ[src] != 0) & (occ[dst] == 0) & (src != dst)
+        out = np.full(len(moves), np.inf)
+        idx = np.flatnonzero(allowed)
+        for start in range(0, len(idx), _MOVES_PER_BATCH):
+            batch = idx[start:start + _MOVES_PER_BATCH]
+            pi, pj = self.psi[src[batch]], self.psi[dst[batch]]
+            weights = np.stack([pj * pj, pi * pi, pi * pj], axis=-1)
+            delta = self._series_energies(weights)
+            far = np.isnan(delta)  # μ' too far from μ for the series (small lattices): iterate with exact poles
+            if far.any():
+                delta[far] = _new_energies(self.eps, weights[far], self.U, self.n_c, self.T, self.mu0, self.lo0,
+                                           self.hi0, self.poles, self.pole_weight, self.free) - (
+                    self.f0 if self.free else self.e0)
+            out[batch] = delta
+        return out
+
+    def _moments(self, weights) -> np.ndarray:
+        """Σ_m w_m/(ε_m − z_p)^{k+1} for k = 0..K: (K+1, M, P, 3) complex, by one real matrix product."""
+        M, N, _ = weights.shape
+        K1, P = _SERIES_ORDER + 1, len(self.poles)
+        prod = self._powers @ weights.transpose(1, 0, 2).reshape(N, 3 * M)
+        prod = prod.reshape(2, K1, P, M, 3)
+        return (prod[0] + 1j * prod[1]).transpose(0, 2, 1, 3)
+
+    def _series_energies(self, weights) -> np.ndarray:
+        """Energy change of a batch of hops from the shared-pole series; NaN where μ' − μ is too large for it.
+
+        Halley's method on the polynomial N_old(δ) + ΔN(δ) = n_c, converged to machine precision, for
+        |δ| ≤ _SERIES_RADIUS·πT (where the series are exact to ~1e-11).
+        """
+        n_poly, e_poly, omega_poly = _shifted_pole_polynomials(self._moments(weights), self.U, self._z,
+                                                               self.pole_weight)
+        K1 = _SERIES_ORDER + 1
+        g_poly = np.zeros((K1, weights.shape[0]))
+        g_poly[:] = self.n_series[:, None]
+        g_poly[0] -= self.n_c
+        g_poly[:len(n_poly)] += n_poly
+        radius, M = self.radius, weights.shape[0]
+        shift = np.zeros(M)
+        converged = np.zeros(M, dtype=bool)
+        previous = np.full(M, np.inf)
+        scale = 1.0 + abs(self.mu0)
+        for _ in range(_MAX_ITER):  # Halley steps: three evaluations from δ = 0 reach machine precision here
+            g, g1, g2 = _polyval(g_poly, shift, 2)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = np.where(g1 > 0, -2 * g * g1 / (2 * g1 * g1 - g * g2), np.nan)
+            # converged at machine precision, or stalled at the round-off floor of the sums (the steps stop
+            # shrinking once below 1e-11, where cubic convergence has already been reached)
+            stalled = (np.abs(step) < 1e-11 * scale) & (np.abs(step) >= 0.5 * previous)
+            converged = (g == 0) | (np.abs(step) <= 4e-16 * scale) | stalled
+            previous = np.abs(step)
+            # a root beyond the series radius: leave it to the per-hop fallback instead of iterating on the clip
+            escaping = (np.abs(shift) >= radius) & (step * shift > 0)
+            if (converged | escaping).all() or not np.isfinite(step).all():
+                break
+            shift = np.clip(shift + np.where(converged | escaping, 0.0, step), -radius, radius)
+        valid = converged & (np.abs(shift) < radius)
+        if self.free:
+            # F(δ) = Ω_old(δ) + ΔΩ(δ) + (μ + δ) n_c with dΩ_old/dμ = −N_old: Ω_old(δ) − Ω_old(0) = −∫ N_old
+            order = np.arange(1, K1 + 1)
+            omega_old = np.concatenate([[0.0], -self.n_series / order])
+            delta = _polyval(omega_old[:, None] * np.ones(M), shift)[0] + _polyval(omega_poly, shift)[0] + shift * self.n_c
+        else:
+            e_old = self.e_series.copy()
+            e_old[0] = 0.0
+            delta = _polyval(e_old[:, None] * np.ones(M), shift)[0] + _polyval(e_poly, shift)[0]
+        return np.where(valid, delta, np.nan)
 
 
 def fk_move_energies(eps, psi, occ, moves, U: float, n_c: float, T: float,
@@ -246,49 +334,7 @@ def fk_move_energies(eps, psi, occ, moves, U: float, n_c: float, T: float,
     -------
     dE : (M,) float; +inf for a blocked move (site i empty, site j occupied, or i == j).
     """
-    if energy_kind not in ENERGY_KINDS:
-        raise ValueError(f"energy_kind={energy_kind!r} must be one of {ENERGY_KINDS}")
-    if not T > 0:
-        raise ValueError(f"fk_move_energies needs a temperature T > 0 (got {T}); use the full re-diagonalization "
-                         "(method='full') at T = 0")
-    eps = np.asarray(eps, dtype=float)
-    psi = np.asarray(psi)
-    if np.iscomplexobj(psi):
-        raise ValueError("fk_move_energies expects the real eigenvectors of the real symmetric FK matrix")
-    occ = np.asarray(occ)
-    moves = np.asarray(moves, dtype=np.int64).reshape(-1, 2)
-    N = len(eps)
-    src, dst = moves[:, 0], moves[:, 1]
-    allowed = (occ[src] != 0) & (occ[dst] == 0) & (src != dst)
-    out = np.full(len(moves), np.inf)
-    if not allowed.any():
-        return out
-
-    mu0 = chemical_potential(eps, n_c, T)
-    free = energy_kind == "free"
-    reference = _old_spectrum_terms(eps, np.array([mu0]), T, omega=free)[:, 0]
-    e0, f0 = reference[3], reference[6] + mu0 * n_c
-    # the rank-2 update interlaces the spectra, ε_{m−1} ≤ ε'_m ≤ ε_{m+1}, so μ' lies within a Fermi tail of the
-    # old levels k−2 and k+1 around the filling k = ⌊n_c⌋
-    k, tail = int(np.floor(n_c)), (60.0 + np.log(N)) * T
-    lo0 = (eps[k - 2] if k >= 2 else eps[0] - abs(U)) - tail
-    hi0 = (eps[k + 1] if k + 1 < N else eps[-1] + abs(U)) + tail
-    x_max = max(eps[-1] + abs(U) - lo0, hi0 - eps[0] + abs(U)) / T
-    poles, residues = fermi_poles(n_poles_for(x_max))
-    pole_weight = 2.0 * T * residues
-
-    eps_c = eps.astype(complex)
-    idx = np.flatnonzero(allowed)
-    for start in range(0, len(idx), _MOVES_PER_BATCH):
-        batch = idx[start:start + _MOVES_PER_BATCH]
-        pi, pj = psi[src[batch]], psi[dst[batch]]
-        weights = np.stack([pj * pj, pi * pi, pi * pj], axis=-1)
-        energy = _series_energies(eps, eps_c, weights, U, n_c, T, mu0, poles, pole_weight, free)
-        far = np.isnan(energy)  # μ' too far from μ for the series (small lattices): iterate with exact poles
-        if far.any():
-            energy[far] = _new_energies(eps, weights[far], U, n_c, T, mu0, lo0, hi0, poles, pole_weight, free)
-        out[batch] = energy - (f0 if free else e0)
-    return out
+    return FKMoveEnergies(eps, psi, U, n_c, T, energy_kind)(occ, moves)
 
 
 def _new_energies(eps, weights, U, n_c, T, mu0, lo0, hi0, poles, pole_weight, free: bool) -> np.ndarray:
