@@ -7,7 +7,7 @@ import pytest
 from latticeml.calculators.base import Calculator
 from latticeml.dynamics.base import State
 from latticeml.dynamics.kmc import KineticMC
-from latticeml.dynamics.kmc_fast import HAVE_NUMBA, NFoldKMC, SumTree
+from latticeml.dynamics.kmc_fast import HAVE_NUMBA, CachedMetropolisKMC, NFoldKMC, SumTree
 from latticeml.errors import ConfigError
 from latticeml.lattice import square
 
@@ -225,3 +225,65 @@ def test_exact_fk_calculator_rates():
             else:
                 dE = calc.move_energies(state.field, np.array([[i, j]]))[0]
                 assert stepper.rates[slot, d] == pytest.approx(0.25 * min(1.0, np.exp(-dE / 0.05)), abs=1e-9)
+
+
+def test_cached_metropolis_trajectory_does_not_depend_on_batching():
+    """Conflict-free batches only regroup calculator calls: window 1 (one attempt at a time) and 512 give the same
+    trajectory bit for bit, and the valid cached rates equal fresh ones."""
+    lat = square(16)
+    occ0 = _random_occ(lat, 60, np.random.default_rng(3))
+    finals = []
+    for window in (1, 7, 512):
+        stepper = CachedMetropolisKMC(LatticeGas(lat), T=0.4, interaction_radius=np.sqrt(2) + 1, window=window)
+        state = State(occ0.copy())
+        rng = np.random.default_rng(5)
+        for _ in range(30):
+            stepper.step(state, rng)
+        finals.append((state.field.copy(), stepper.accepted, stepper.evaluated_particles))
+        check = NFoldKMC(LatticeGas(lat), T=0.4)
+        check.prepare(State(state.field.copy()))
+        fresh = check.rates[np.argsort(check.particles)][np.argsort(np.argsort(stepper.particles))]
+        np.testing.assert_array_equal(stepper.rates[stepper.valid], fresh[stepper.valid])
+    assert finals[0][1] > 100 and stepper.summary()["mean_batch"] > 2
+    for f, acc, ev in finals[1:]:
+        np.testing.assert_array_equal(f, finals[0][0])
+        assert (acc, ev) == finals[0][1:]
+
+
+def test_cached_metropolis_relaxation_matches_plain_metropolis():
+    lat, n_runs, n_mcs = square(8), 80, 12
+    ref, ref_err, ref_hops, ref_hops_err = _relaxation(lambda c: KineticMC(c, T=0.3), lat, n_runs, n_mcs, 0)
+    fast, fast_err, hops, hops_err = _relaxation(
+        lambda c: CachedMetropolisKMC(c, T=0.3, interaction_radius=np.sqrt(2) + 1), lat, n_runs, n_mcs, 10_000)
+    z = (fast - ref)[1:] / np.hypot(ref_err, fast_err)[1:]
+    assert np.max(np.abs(z)) < 4.0, z
+    assert abs(hops - ref_hops) < 4.0 * np.hypot(hops_err, ref_hops_err), (hops, ref_hops)
+
+
+def test_cached_metropolis_resume_is_bitwise_identical():
+    lat = square(8)
+    make = lambda: CachedMetropolisKMC(LatticeGas(lat), T=0.5, interaction_radius=np.sqrt(2) + 1)  # noqa: E731
+    stepper = make()
+    state = State(_random_occ(lat, 16, np.random.default_rng(7)))
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        stepper.step(state, rng)
+    saved, saved_state, saved_rng = stepper.state_dict(), state.copy(), rng.bit_generator.state
+    for _ in range(5):
+        stepper.step(state, rng)
+    resumed = make()
+    resumed.load_state_dict(saved)
+    rng2 = np.random.default_rng()
+    rng2.bit_generator.state = saved_rng
+    for _ in range(5):
+        resumed.step(saved_state, rng2)
+    np.testing.assert_array_equal(saved_state.field, state.field)
+    assert saved_state.time == state.time == 10 and resumed.summary() == stepper.summary()
+
+
+def test_cached_metropolis_bad_settings_are_config_errors():
+    calc = LatticeGas(square(4))
+    with pytest.raises(ConfigError, match="interaction_radius"):
+        CachedMetropolisKMC(calc, T=1.0, interaction_radius=None)
+    with pytest.raises(ConfigError, match="window"):
+        CachedMetropolisKMC(calc, T=1.0, interaction_radius=2.0, window=0)

@@ -102,3 +102,38 @@ def test_lattice_gas_data_training_and_ml_kmc(tmp_path):
     for _ in range(5):
         kmc.step(state, rng)
     assert int(state.field.sum()) == n0 and kmc.accepted > 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_stacked_networks_compute_the_module_function(activation):
+    """StackedDeltaENets (kMC inference) = torch.cat of the per-output networks, for a monotone and a
+    non-monotone activation (pool/activation order) and for shared-trunk networks with several outputs."""
+    from latticeml.ml.fk import StackedDeltaENets
+    from latticeml.ml.networks import DeltaENet
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    for k, n_out in ((3, 1), (1, 4)):
+        nets = [DeltaENet(316, n_out, activation=activation).double().eval() for _ in range(k)]
+        for net in nets:
+            net.set_normalization(rng.normal(size=316), rng.random(316) + 0.5, rng.normal(size=n_out),
+                                  rng.random(n_out) + 0.1)
+        x = torch.as_tensor(rng.normal(size=(7, 316)))
+        with torch.no_grad():
+            ref = torch.cat([net(x) for net in nets], dim=1)
+        np.testing.assert_allclose(StackedDeltaENets(nets)(x).numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_calculator_stacked_inference_equals_module_inference(tmp_path):
+    torch.manual_seed(0)
+    lat = square(12)
+    net = FKDeltaEModel(rc=RC, n_features=28, channels=[4, 4], hidden=[8])
+    for m in net.nets.values():
+        m.set_normalization(np.zeros(28), np.ones(28), np.arange(m.config["n_out"]) + 1.0, np.ones(m.config["n_out"]))
+    calc = MLCalculator.from_file(_model_file(tmp_path, lat, net, {}), lat, dtype="float64")
+    assert calc._stacks is not None
+    occ = (np.random.default_rng(4).random(lat.N) < 0.3).astype(np.int8)
+    sites = np.flatnonzero(occ)
+    fast = calc.direction_energies(occ, sites)
+    calc._stacks = None  # the plain module call
+    np.testing.assert_allclose(fast, calc.direction_energies(occ, sites), rtol=1e-12, atol=1e-12)

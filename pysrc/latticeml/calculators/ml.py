@@ -126,6 +126,24 @@ class FKDeltaECalculator(MLCalculator):
         self.field_kind = "occupation"
         self.descriptor = FKDescriptor(lattice, network.config["rc"])
         self.hops = neighbor_hops(lattice)
+        self._stacks = self._stacked_networks()
+
+    def _stacked_networks(self) -> dict | None:
+        """Per class, the class's DeltaENet(s) as one :class:`~latticeml.ml.fk.StackedDeltaENets` (fewer, larger
+        kernels for the small kMC batches); None for a network of another structure (then it is called as is)."""
+        from ..ml.fk import StackedDeltaENets
+        from ..ml.networks import DeltaENet
+
+        nets = getattr(self.network, "nets", None)
+        if nets is None or self.device.type != "cpu":
+            return None
+        stacks = {}
+        for name, member in nets.items():
+            group = [member] if isinstance(member, DeltaENet) else list(member)
+            if not group or not all(isinstance(n, DeltaENet) for n in group):
+                return None
+            stacks[name] = StackedDeltaENets(group)
+        return stacks
 
     def reset(self, fields) -> None:
         """Stateless: nothing to rebuild."""
@@ -137,8 +155,11 @@ class FKDeltaECalculator(MLCalculator):
         """ΔE (n, 4) of the electrons at ``sites`` for the hops +x, -y, -x, +y; +inf where blocked."""
         c = self.descriptor.classify(occ, sites)
         feats = self.descriptor.features(occ, c)
-        with self._torch.no_grad():
-            pred = self.network({k: self._tensor(v) for k, v in feats.items()})
+        if self._stacks is not None:
+            pred = {k: self._stacks[k](self._tensor(v)) for k, v in feats.items() if len(v)}
+        else:
+            with self._torch.no_grad():
+                pred = self.network({k: self._tensor(v) for k, v in feats.items()})
         targets = {k: pred[k].double().cpu().numpy() if k in pred else np.zeros((0, 1)) for k in feats}
         return self.descriptor.dE_from_targets(targets, c)
 

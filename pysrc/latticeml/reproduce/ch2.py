@@ -4,9 +4,10 @@ The chain is exact kMC/ED → training data → descriptor + 12 ΔE networks →
 Every target runs the same code at two scales: ``--quick`` (2 CPU cores, minutes; reduced sizes listed below)
 and full scale (the dissertation's sizes; hours to days on CPU, see the table). A model trained by ``fig2.4`` is
 cached in ``OUT/_models/fk-{quick|full}`` (with its samples and split) and reused by ``fig2.5``–``fig2.8`` run with
-the same ``--out``; otherwise they train one on demand. ML-kMC runs use the rejection-free n-fold-way stepper
-(:class:`~latticeml.dynamics.kmc_fast.NFoldKMC`) with rates refreshed within R_c of each hop; fig2.5 compares
-ED and ML with the same attempt-by-attempt Metropolis stepper (the author algorithm) from the same initial states.
+the same ``--out``; otherwise they train one on demand. ML-kMC runs use attempt-by-attempt Metropolis on lazily
+cached rates in conflict-free batches (:class:`~latticeml.dynamics.kmc_fast.CachedMetropolisKMC`: the author
+process, a rate recomputed only when its electron is attempted after a hop within R_c); fig2.5 compares ED and ML
+with the plain attempt-by-attempt Metropolis stepper (the author algorithm) from the same initial states.
 Time is in MC sweeps (MCS = N_f attempts, spec §3; the Fig. 2.6 caption's "100 MC steps" is not used).
 
 Sizes, and the wall time of each target measured at ``--quick`` on the shared 2-core dev machine (1 BLAS thread,
@@ -20,11 +21,11 @@ fig2.4     30×30; 70 random + 50 patch + 30 clump configs,       30×30; 6000 r
            8 min (data 4 min, training 3.6 min)                  ≈ 9 h data + ≈ 1 day training on CPU
 fig2.5     20×20, 6 runs each ED/ML, t ≤ 20 MCS, C(r) at         30×30, 100 runs each, t ≤ 500, C(r) at 50/500;
            t = 5 and 20; 3.7 min                                 ≈ 3 days (ED) + 10 h (ML)
-fig2.6     48×48, 3 runs, t ≤ 40 MCS (α window [5, 40]);         150×150, t ≤ 1000 (α window [100, 1000]);
-           ≈ 4 min                                               ≈ 2–8 h
-fig2.7     snapshots of the fig2.6 run (48×48); seconds          150×150 snapshots at t = 10, 100, 400, 1000
-fig2.8     L = 32, 40, 48, 1 run each, t ≤ 40 (48×48 reused      L = 240/300/360, 3 runs each, t ≤ 10^4; weeks
-           from fig2.6); 2 min                                   on CPU
+fig2.6     150×150, 3 runs, t ≤ 40 MCS (α window [5, 40]);       150×150, t ≤ 1000 (α window [100, 1000]);
+           ≈ 1 s per early MCS per run (1 thread)               ≈ 10–20 min (early sweeps cost most)
+fig2.7     snapshots of the fig2.6 run (150×150); seconds        150×150 snapshots at t = 10, 100, 400, 1000
+fig2.8     L = 32, 40, 48, 1 run each, t ≤ 40; 2 min             L = 240/300/360, 3 runs each, t ≤ 10^4; weeks
+                                                                 on CPU
 fig2.9     8 block configurations on 30×30 (exact ED); 10–40 s   50 block configurations on 30×30; ≈ 3 min
 fig2.11    (same data as fig2.9); seconds                        (same data as fig2.9)
 =========  ====================================================  =============================================
@@ -50,7 +51,7 @@ SCALES = {
         "train": {"L": 30, "random": 70, "patches": 50, "clumps": 30, "kmc_runs": 0, "kmc_times": (),
                   "epochs": 10, "batch_size": 128, "patience": 3},
         "fig2.5": {"L": 20, "runs": 6, "t_max": 20, "c_times": (5, 20)},
-        "fig2.6": {"L": 48, "runs": 3, "t_max": 40, "window": (5.0, 40.0)},
+        "fig2.6": {"L": 150, "runs": 3, "t_max": 40, "window": (5.0, 40.0)},
         "fig2.8": {"sizes": (32, 40, 48), "runs": 1, "t_max": 40, "porod_window": (2.0, 8.0)},
         "fig2.9": {"configs": 8},
     },
@@ -193,16 +194,17 @@ def fig2_4(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
 
 
 # ---------------------------------------------------------------------------------------------- kMC runs
-def _kmc_trajectory(calc, occ0: np.ndarray, t_max: int, seed: int, *, nfold: bool) -> tuple[np.ndarray, dict]:
+def _kmc_trajectory(calc, occ0: np.ndarray, t_max: int, seed: int, *, cached: bool) -> tuple[np.ndarray, dict]:
     """Snapshots (t_max + 1, N) at integer MCS of one quench from ``occ0``; attempt-by-attempt Metropolis
-    (:class:`~latticeml.dynamics.KineticMC`, the author algorithm) or the n-fold way with cached ML rates."""
+    (:class:`~latticeml.dynamics.KineticMC`, the author algorithm) or the same process on cached ML rates
+    evaluated in conflict-free batches (``cached=True``, :class:`~latticeml.dynamics.kmc_fast.CachedMetropolisKMC`)."""
     from ..dynamics import KineticMC, State
-    from ..dynamics.kmc_fast import NFoldKMC
+    from ..dynamics.kmc_fast import CachedMetropolisKMC
 
-    if nfold:
+    if cached:
         # an ML ΔE depends only on occupations within R_c of the hopping electron (its descriptor and its
         # neighbours), so after a hop i → j only the rates of electrons within R_c of i or j are stale
-        stepper = NFoldKMC(calc, FK_MODEL["T"], refresh_radius=calc.descriptor.rc, clock="attempts")
+        stepper = CachedMetropolisKMC(calc, FK_MODEL["T"], interaction_radius=calc.descriptor.rc)
     else:
         stepper = KineticMC(calc, FK_MODEL["T"])
     state = State(np.asarray(occ0, dtype=np.int8).copy())
@@ -262,7 +264,7 @@ def fig2_5(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
         runs, seconds = [], 0.0
         for r, occ0 in enumerate(starts):
             calc = exact_calculator(lattice) if method == "ED" else ml_calc
-            snaps, info = _kmc_trajectory(calc, occ0, sc["t_max"], seed * 1000 + r, nfold=False)
+            snaps, info = _kmc_trajectory(calc, occ0, sc["t_max"], seed * 1000 + r, cached=False)
             runs.append(snaps)
             seconds += info["seconds"]
         traj[method] = np.stack(runs)  # (runs, t, N)
@@ -345,7 +347,7 @@ def _ml_quench(out_dir: Path, quick: bool, seed: int, L: int, t_max: int, run: i
             return snaps, json.loads(str(f["info"]))
     occ0 = random_configs(lattice, n_f_for(lattice), 1, np.random.default_rng([seed, L, run]))[0]
     snaps, info = _kmc_trajectory(_ml_calculator(out_dir, quick, seed, lattice), occ0, t_max, seed * 1000 + run,
-                                  nfold=True)
+                                  cached=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, bits=np.packbits(snaps.astype(bool), axis=1), info=json.dumps(info, default=float))
     return snaps, info
@@ -390,7 +392,7 @@ def fig2_6(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     seconds = sum(i["seconds"] for i in infos)
     metrics.append(_metric("seconds_ml_kmc", round(seconds, 1), None, "", None,
                            f"{sc['runs']} run(s) × {sc['t_max']} MCS on {sc['L']}×{sc['L']}, "
-                           f"{sum(i['events'] for i in infos)} hops (n-fold way)"))
+                           f"{sum(i['events'] for i in infos)} hops (cached-rate Metropolis)"))
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 4))
     ax.plot(t, s_mean, "o-", ms=3)
