@@ -16,9 +16,10 @@ other jobs running); full-scale times are estimates from measured unit costs (``
 =========  ====================================================  =============================================
 target     --quick (CPU): sizes; measured time                   full scale (dissertation): sizes; estimate
 =========  ====================================================  =============================================
-fig2.4     30×30; 70 random + 50 patch + 30 clump configs,       30×30; 6000 random + 4000 patch + 2000 clump
-           ≈ 24k samples; 12 nets × ≤ 10 epochs, batch 128;      configs + 20 exact-kMC runs, ≈ 2·10^6 samples;
-           8 min (data 4 min, training 3.6 min)                  ≈ 9 h data + ≈ 1 day training on CPU
+fig2.4     30×30; 200 random + 130 patch + 70 clump configs,     30×30; 6000 random + 4000 patch + 2000 clump
+           ≈ 65k samples; 12 nets × ≤ 10 epochs, batch 128;      configs + 20 exact-kMC runs, ≈ 2·10^6 samples;
+           6.5 min (data 1.7 min, training 4.2 min)              ≈ 1 h data (0.25 s per configuration) + the
+                                                                 exact-kMC runs + ≈ 1 day training on CPU
 fig2.5     20×20, 6 runs each ED/ML, t ≤ 20 MCS, C(r) at         30×30, 100 runs each, t ≤ 500, C(r) at 50/500;
            t = 5 and 20; 3.7 min                                 ≈ 3 days (ED) + 10 h (ML)
 fig2.6     150×150, 3 runs, t ≤ 40 MCS (α window [5, 40]);       150×150, t ≤ 1000 (α window [100, 1000]);
@@ -48,7 +49,7 @@ __all__ = ["fig2_4", "fig2_5", "fig2_6", "fig2_7", "fig2_8", "fig2_9", "fig2_11"
 #: sizes of every target at the two scales (documented in the module table)
 SCALES = {
     "quick": {
-        "train": {"L": 30, "random": 70, "patches": 50, "clumps": 30, "kmc_runs": 0, "kmc_times": (),
+        "train": {"L": 30, "random": 200, "patches": 130, "clumps": 70, "kmc_runs": 0, "kmc_times": (),
                   "epochs": 10, "batch_size": 128, "patience": 3},
         "fig2.5": {"L": 20, "runs": 6, "t_max": 20, "c_times": (5, 20)},
         "fig2.6": {"L": 150, "runs": 3, "t_max": 40, "window": (5.0, 40.0)},
