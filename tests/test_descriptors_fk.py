@@ -114,3 +114,20 @@ def test_zero_reference_sign_is_flagged(desc):
 def test_needs_square_lattice():
     with pytest.raises(ConfigError):
         FKDescriptor(triangular(12))
+
+
+def test_feature_term_tables_equal_the_reference_formulas(desc):
+    """``features`` (term tables, reused gathered images, float32 or float64) equals the reference formulas of
+    ``_class_features`` on freshly gathered images exactly, for every class and random reference signs."""
+    rng = np.random.default_rng(5)
+    occ = (rng.random(desc.lattice.N) < 0.35).astype(np.int8)
+    c = desc.classify(occ, np.flatnonzero(occ))
+    c.signs = rng.choice([-1.0, 1.0], size=c.signs.shape)  # every sign pattern, not only the realised ones
+    X64, X32 = desc.features(occ, c), desc.features(occ, c, dtype=np.float32)
+    for ci, name in enumerate(CLASS_NAMES[:5]):
+        m = c.members(name)
+        assert len(m) > 0, name
+        ref = desc._class_features(ci, desc._gather(occ, c.sites[m], c.frame[m]), c.signs[m])
+        np.testing.assert_array_equal(X64[name], ref)
+        assert X32[name].dtype == np.float32
+        np.testing.assert_array_equal(X32[name], ref)

@@ -228,12 +228,12 @@ def test_exact_fk_calculator_rates():
 
 
 def test_cached_metropolis_trajectory_does_not_depend_on_batching():
-    """Conflict-free batches only regroup calculator calls: window 1 (one attempt at a time) and 512 give the same
-    trajectory bit for bit, and the valid cached rates equal fresh ones."""
+    """Conflict-free batches only regroup calculator calls: window 1 (one attempt at a time), 7, 512 and the
+    default give the same trajectory bit for bit, and the valid cached rates equal fresh ones."""
     lat = square(16)
     occ0 = _random_occ(lat, 60, np.random.default_rng(3))
     finals = []
-    for window in (1, 7, 512):
+    for window in (1, 7, 512, None):
         stepper = CachedMetropolisKMC(LatticeGas(lat), T=0.4, interaction_radius=np.sqrt(2) + 1, window=window)
         state = State(occ0.copy())
         rng = np.random.default_rng(5)

@@ -137,3 +137,32 @@ def test_calculator_stacked_inference_equals_module_inference(tmp_path):
     fast = calc.direction_energies(occ, sites)
     calc._stacks = None  # the plain module call
     np.testing.assert_allclose(fast, calc.direction_energies(occ, sites), rtol=1e-12, atol=1e-12)
+
+
+def test_threaded_class_networks_and_direct_rates_change_nothing(tmp_path):
+    """``workers=2`` (class networks in two threads) gives the same ΔE bit for bit, and the cached Metropolis kMC
+    gives the same trajectory whether it asks ``direction_energies`` (its fast path) or ``move_energies``."""
+    from latticeml.dynamics.kmc_fast import CachedMetropolisKMC
+
+    torch.manual_seed(0)
+    lat = square(12)
+    net = FKDeltaEModel(rc=RC, n_features=28, channels=[4, 4], hidden=[8])
+    calc = MLCalculator.from_file(_model_file(tmp_path, lat, net, {}), lat)
+    occ = (np.random.default_rng(4).random(lat.N) < 0.3).astype(np.int8)
+    sites = np.flatnonzero(occ)
+    serial = calc.direction_energies(occ, sites)
+    calc.workers = 2
+    np.testing.assert_array_equal(calc.direction_energies(occ, sites), serial)
+    finals = []
+    for direct in (True, False):
+        stepper = CachedMetropolisKMC(calc, T=0.05, interaction_radius=RC)
+        assert stepper._direct
+        stepper._direct = direct
+        state, rng = State(occ.copy()), np.random.default_rng(2)
+        for _ in range(4):
+            stepper.step(state, rng)
+        finals.append((state.field.copy(), stepper.accepted, stepper.evaluated_moves))
+    np.testing.assert_array_equal(finals[0][0], finals[1][0])
+    assert finals[0][1:] == finals[1][1:] and finals[0][1] > 0
+    with pytest.raises(Exception, match="workers"):
+        calc.workers = 0

@@ -114,11 +114,19 @@ class FKDeltaECalculator(MLCalculator):
     compute its 316 invariant features, predict the class targets and rebuild ΔE of the four directions
     covariantly (``FKDescriptor.dE_from_targets``). The calculator keeps no state, so ``reset``/``commit`` are
     free; there is no total energy (``compute`` is not available).
+
+    ``workers`` > 1 classifies the electrons in two halves and computes the features and networks of the
+    environment classes in that many threads, largest classes first (samples × outputs); numpy and torch release
+    the GIL in their kernels. The calling thread does any part no worker has started when it gets there.
+    Why not torch's own intra-op threads: kMC batches hold a few dozen electrons per class, too little work per
+    kernel to split well (and its spin-waiting threads collapse on a loaded machine: one sweep took minutes),
+    whereas the classes are independent. The result does not depend on ``workers``: every call is the same, only
+    the thread running it changes.
     """
 
     field_kind = "occupation"
 
-    def __init__(self, network, metadata, lattice, **kw):
+    def __init__(self, network, metadata, lattice, *, workers: int = 1, **kw):
         from ..descriptors.fk import FKDescriptor
         from ..dynamics.kmc import neighbor_hops
 
@@ -127,6 +135,25 @@ class FKDeltaECalculator(MLCalculator):
         self.descriptor = FKDescriptor(lattice, network.config["rc"])
         self.hops = neighbor_hops(lattice)
         self._stacks = self._stacked_networks()
+        self._pool = None
+        self.workers = workers
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @workers.setter
+    def workers(self, n: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if int(n) < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError("calculator.workers", f"{n} must be >= 1")
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._workers = int(n)
+        self._pool = ThreadPoolExecutor(self._workers - 1) if self._workers > 1 else None
 
     def _stacked_networks(self) -> dict | None:
         """Per class, the class's DeltaENet(s) as one :class:`~latticeml.ml.fk.StackedDeltaENets` (fewer, larger
@@ -151,17 +178,55 @@ class FKDeltaECalculator(MLCalculator):
     def commit(self, fields_after, move) -> None:
         """Stateless: nothing to update."""
 
+    def _classify(self, occ: np.ndarray, sites: np.ndarray):
+        """``descriptor.classify``, with ``workers`` > 1 in two halves at once (it works electron by electron)."""
+        if self._pool is None or len(sites) < 16:
+            return self.descriptor.classify(occ, sites)
+        from dataclasses import fields
+
+        half = len(sites) // 2
+        pending = self._pool.submit(self.descriptor.classify, occ, sites[half:])
+        first = self.descriptor.classify(occ, sites[:half])
+        # a worker not started yet (busy machine) is not waited for: this thread does its half
+        second = self.descriptor.classify(occ, sites[half:]) if pending.cancel() else pending.result()
+        return type(first)(*[np.concatenate([getattr(first, f.name), getattr(second, f.name)])
+                             for f in fields(first)])
+
     def direction_energies(self, occ: np.ndarray, sites: np.ndarray) -> np.ndarray:
-        """ΔE (n, 4) of the electrons at ``sites`` for the hops +x, -y, -x, +y; +inf where blocked."""
-        c = self.descriptor.classify(occ, sites)
-        feats = self.descriptor.features(occ, c)
-        if self._stacks is not None:
-            pred = {k: self._stacks[k](self._tensor(v)) for k, v in feats.items() if len(v)}
-        else:
+        """ΔE (n, 4) of the electrons at ``sites`` for the hops +x, -y, -x, +y (the columns of ``self.hops``);
+        +inf where blocked."""
+        from ..descriptors.fk import CLASS_NAMES
+
+        c = self._classify(occ, np.asarray(sites, dtype=np.int64))
+        names = [k for k in CLASS_NAMES[:5] if np.any(c.cls == CLASS_NAMES.index(k))]
+        if self._stacks is None:
+            feats = self.descriptor.features(occ, c, classes=names)
             with self._torch.no_grad():
                 pred = self.network({k: self._tensor(v) for k, v in feats.items()})
-        targets = {k: pred[k].double().cpu().numpy() if k in pred else np.zeros((0, 1)) for k in feats}
-        return self.descriptor.dE_from_targets(targets, c)
+            targets = {k: v.double().cpu().numpy() for k, v in pred.items()}
+        else:
+            dtype = np.float32 if self.dtype == self._torch.float32 else np.float64
+
+            def run(name):  # features and networks of one class (numpy and torch kernels release the GIL)
+                x = self.descriptor.features(occ, c, dtype, classes=(name,))[name]
+                targets[name] = self._stacks[name](self._torch.from_numpy(x)).double().numpy()
+
+            targets = {}
+            if self._pool is None or len(names) < 2:
+                for name in names:
+                    run(name)
+            else:  # classes largest first: workers take them in order, this thread takes the first and any
+                # not started when it is free (never waiting on a worker the machine has not scheduled yet)
+                order = sorted(names, key=lambda k: -int(np.sum(c.cls == CLASS_NAMES.index(k))) * self._stacks[k].k)
+                futures = [self._pool.submit(run, name) for name in order[1:]]
+                run(order[0])
+                for name, f in zip(order[1:], futures):
+                    if f.cancel():
+                        run(name)
+                for f in futures:
+                    if not f.cancelled():
+                        f.result()
+        return self.descriptor.dE_from_targets({k: targets.get(k, np.zeros((0, 1))) for k in CLASS_NAMES[:5]}, c)
 
     def move_energies(self, fields: np.ndarray, moves: np.ndarray) -> np.ndarray:
         occ = np.rint(np.asarray(fields)).astype(np.int8).reshape(-1)

@@ -50,7 +50,9 @@ class FKClassification:
     ``cls`` (n,) indexes :data:`CLASS_NAMES`; ``frame`` (n,) is k; ``signs`` (n, 7) holds the reference signs used
     by the class (P4: s_A2, s_B1, s_B2, s_E1x, s_E1y, s_E2x, s_E2y; P3/P1/P2_B: s; P2_A: s1, s2, s3; unused
     entries 0); ``valid`` is False where a needed sign is exactly zero (the author code makes that a no-move)
-    and for blocked electrons; ``allowed`` (n, 4) marks empty target sites.
+    and for blocked electrons; ``allowed`` (n, 4) marks empty target sites. ``occupations`` (n, n_orb, 8), when
+    set by :meth:`FKDescriptor.classify`, holds the gathered orbit images in each canonical frame, so that
+    :meth:`FKDescriptor.features` of the same configuration does not gather them again.
     """
 
     sites: np.ndarray
@@ -59,6 +61,7 @@ class FKClassification:
     signs: np.ndarray
     valid: np.ndarray
     allowed: np.ndarray
+    occupations: np.ndarray | None = None
 
     def members(self, name: str) -> np.ndarray:
         """Positions (into ``sites``) of the electrons of class ``name``."""
@@ -103,15 +106,21 @@ class FKDescriptor:
         self.weights = 0.5 * (np.cos(np.pi * r / self.rc) + 1.0)
         canon = np.stack([_generic_images(i, j) for i, j in self.orbits])  # (n_orb, 8, 2)
         self._images = np.stack([_rotate_cw(canon, k) for k in range(4)])  # frame k -> actual offsets
+        # gathers read a periodically padded copy of the occupations: flat offsets instead of two modulos per image
+        self._pad = pad = int(np.max(np.abs(canon)))
+        L1, L2 = self.lattice.shape
+        self._image_offsets = self._images[..., 0] * (L2 + 2 * pad) + self._images[..., 1]  # (4, n_orb, 8)
+        rows, cols = np.arange(-pad, L1 + pad) % L1, np.arange(-pad, L2 + pad) % L2
+        self._padded_sites = (rows[:, None] * L2 + cols[None, :]).ravel()  # padded image -> site
+        self._feature_terms = [self._term_table(ci) for ci in range(5)]
 
     # ------------------------------------------------------------------ gathering
     def _gather(self, occ: np.ndarray, sites: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """Occupations at the 8 images of every orbit in each site's canonical frame, (n, n_orb, 8)."""
-        L1, L2 = self.lattice.shape
-        x, y = sites // L2, sites % L2
-        off = self._images[frame]  # (n, n_orb, 8, 2)
-        idx = ((x[:, None, None] + off[..., 0]) % L1) * L2 + (y[:, None, None] + off[..., 1]) % L2
-        return np.asarray(occ, dtype=float)[idx]
+        L2, pad = self.lattice.shape[1], self._pad
+        image = np.asarray(occ, dtype=float)[self._padded_sites]
+        base = (sites // L2 + pad) * (L2 + 2 * pad) + sites % L2 + pad
+        return image[base[:, None, None] + self._image_offsets[frame]]
 
     def _wedges(self, G: np.ndarray) -> np.ndarray:
         """Wedge sums W_a..W_h, (n, 8)."""
@@ -163,20 +172,60 @@ class FKDescriptor:
         signs[d2, :3] = _sign(np.stack([a - b + e - f, a - b - e + f, a + b - e - f], axis=1))[d2]
         needed = np.array([7, 1, 3, 1, 1, 0])[cls]
         valid = np.all((signs != 0) | (np.arange(7)[None, :] >= needed[:, None]), axis=1) & (cls != 5)
-        return FKClassification(sites, cls, frame, signs, valid, ~nocc)
+        return FKClassification(sites, cls, frame, signs, valid, ~nocc, G)
 
     # ------------------------------------------------------------------ features
-    def features(self, occ: np.ndarray, c: FKClassification) -> dict[str, np.ndarray]:
-        """316 features per electron, grouped by class: {name: (n_class, n_features)} in ``c.members(name)`` order."""
+    def features(self, occ: np.ndarray, c: FKClassification, dtype=np.float64,
+                 classes=CLASS_NAMES[:5]) -> dict[str, np.ndarray]:
+        """316 features per electron, grouped by class: {name: (n_class, n_features)} in ``c.members(name)`` order.
+
+        ``occ`` must be the configuration ``c`` was classified on (its gathered images are reused when present).
+        The features are sums of at most 8 signed occupations, i.e. small integers: float32 (what the networks
+        take) holds them exactly, so ``dtype`` changes the storage, not the values. ``classes`` limits the output
+        to those class names (the ML calculator computes each class in the thread that evaluates its networks).
+        """
         out = {}
-        for ci, name in enumerate(CLASS_NAMES[:5]):
+        for name in classes:
+            ci = CLASS_NAMES.index(name)
             m = c.members(name)
-            G = self._gather(occ, c.sites[m], c.frame[m])
-            s = c.signs[m]
-            out[name] = self._class_features(ci, G, s)
+            G = c.occupations[m] if c.occupations is not None else self._gather(occ, c.sites[m], c.frame[m])
+            G = G.reshape(len(m), len(self.orbits) * 8).astype(dtype, copy=False)
+            # signs with a constant 1 and 0 appended, all their pairwise products, ±: the factor of every term
+            ext = np.concatenate([c.signs[m].astype(dtype, copy=False), np.ones((len(m), 1), dtype),
+                                  np.zeros((len(m), 1), dtype)], axis=1)
+            pairs = (ext[:, :, None] * ext[:, None, :]).reshape(len(m), 81)
+            factors = np.concatenate([pairs, -pairs], axis=1)
+            inputs, factor = self._feature_terms[ci]
+            out[name] = np.einsum("nfm,nfm->nf", np.take(G, inputs, axis=1), np.take(factors, factor, axis=1))
         return out
 
+    def _term_table(self, ci: int) -> tuple[np.ndarray, np.ndarray]:
+        """Feature ``f`` of class ``ci`` as Σ_m G[inputs[f, m]] · factors[factor[f, m]] (see :meth:`features`).
+
+        Derived from the reference formulas of :meth:`_class_features`, which are linear in the gathered images G
+        with coefficients ±(product of at most two reference signs): probed with unit images at all signs +1 (the
+        coefficients), then with one sign flipped at a time (a coefficient that flips contains that sign).
+        """
+        n_in = len(self.orbits) * 8
+        unit = np.eye(n_in).reshape(n_in, len(self.orbits), 8)
+        coef = self._class_features(ci, unit, np.ones((n_in, 7)))  # (n_in, F)
+        member = np.stack([self._class_features(ci, unit, 1.0 - 2.0 * np.eye(7)[[k] * n_in]) == -coef
+                           for k in range(7)], axis=-1) & (coef != 0)[..., None]  # (n_in, F, 7)
+        if np.any(member.sum(-1) > 2) or np.any((coef != 0) & (np.abs(coef) != 1)):
+            raise RuntimeError(f"class {CLASS_NAMES[ci]}: feature terms are not ±(product of <= 2 signs)")
+        n_terms = int((coef != 0).sum(0).max())
+        inputs = np.zeros((self.n_features, 8), dtype=np.int64)
+        factor = np.full((self.n_features, 8), 8 * 9 + 8, dtype=np.int64)  # padding: factor ext[7]·ext[8] = 0
+        for f in range(self.n_features):
+            for m, j in enumerate(np.flatnonzero(coef[:, f])):
+                k = list(np.flatnonzero(member[j, f])) + [7, 7]  # unused slots: the constant 1 (index 7)
+                factor[f, m] = k[0] * 9 + k[1] + (81 if coef[j, f] < 0 else 0)
+                inputs[f, m] = j
+        return inputs[:, :n_terms], factor[:, :n_terms]
+
     def _class_features(self, ci: int, G: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Reference formulas of the class features (ch2 spec §4.4) from gathered images G (n, n_orb, 8) and signs
+        s (n, 7); :meth:`features` evaluates them through the term tables derived from them."""
         X = np.zeros((len(G), self.n_features))
         ax = G[:, self._kind_idx[0]][..., [0, 2, 4, 6]]  # axis letters a..d: (i,0),(0,-i),(-i,0),(0,i)
         dg = G[:, self._kind_idx[1]][..., [0, 1, 3, 5]]  # diagonal letters a..d: (i,i),(i,-i),(-i,-i),(-i,i)
