@@ -79,3 +79,17 @@ def test_cnn_training_reduces_relative_l1_and_report(tmp_path):
     assert rep["prediction_rms"] > 0 and rep["equivariance_rms"] > 0 and np.isfinite(rep["ratio"])
     plot_equivariance(rep, tmp_path / "eq.png")
     assert (tmp_path / "eq.png").stat().st_size > 0
+
+
+def test_torque_trained_cnn_outputs_are_projected_perpendicular_to_the_spins():
+    lat = triangular(6)
+    rng = np.random.default_rng(1)
+    s = _spins(rng, 2, lat.N) * 1.3  # SIB midpoint spins are not unit vectors
+    raw = _cnn_calc(lat, width=8, n_blocks=1, tail=[])
+    projected = CNNFieldCalculator(raw.network, {"kind": "cnn", "field_kind": "spin",
+                                                 "output_projection": "perpendicular"}, lat, dtype="float64")
+    h_raw, h = raw.compute_batch(s), projected.compute_batch(s)
+    unit = s / np.linalg.norm(s, axis=-1, keepdims=True)
+    assert np.abs(np.einsum("bic,bic->bi", h_raw, unit)).max() > 1e-3  # the raw output has a part along S
+    assert np.abs(np.einsum("bic,bic->bi", h, unit)).max() < 1e-12
+    np.testing.assert_allclose(np.cross(unit, h), np.cross(unit, h_raw), atol=1e-12)  # same torque

@@ -104,6 +104,39 @@ def test_cnn_targets_end_to_end(tiny, tmp_path):
     assert charge.target == round(charge.target) != 0  # the SkL start carries an integer, nonzero charge
 
 
+def test_cnn_is_trained_and_used_on_torques(tiny, monkeypatch, tmp_path):
+    from latticeml.ml.modelfile import read_metadata
+    from latticeml.models.sd import random_spins
+
+    scales = copy.deepcopy(ch3_ml.SCALES)
+    scales["quick"]["cnn_train"] = dict(TINY["cnn_train"], loss="relative_l1", warm_start={"loss": "mse"})
+    scales["quick"]["cnn_data"] = dict(TINY["cnn_data"], extra_train={"random": 1, "skl": 1, "seed_offset": 7})
+    monkeypatch.setattr(ch3_ml, "SCALES", scales)
+    path, ds = ch3_ml.cnn_model(tmp_path / "fig3.4", quick=True, seed=0)
+    assert len(np.unique(ds.run_id[ds.split == 0])) == 2 + 2  # the extra runs only join the training split
+    history = read_metadata(path)["history"]
+    assert [h["loss"] for h in history] == ["mse", "relative_l1"]  # MSE warm start, then Eq. 3.11
+    calc = ch3_ml._calculator(path, 12)
+    spins = random_spins(144, np.random.default_rng(0))
+    field = calc.forces(spins)
+    assert np.abs(np.sum(field * spins, -1)).max() < 1e-5 * np.abs(field).max()  # the torque-relevant H_⊥ only
+
+
+def test_fig3_8_compares_exact_and_cnn_runs(tiny, monkeypatch, tmp_path):
+    from latticeml.reproduce import ch3
+
+    scales = copy.deepcopy(ch3.SCALES)
+    scales["quick"]["fig3.8"] = {"L": 12, "runs": 2, "steps": 4, "stride": 2, "times": (2, 4), "ring_step": 2}
+    monkeypatch.setattr(ch3, "SCALES", scales)
+    out = tmp_path / "fig3.8"
+    out.mkdir()
+    metrics = {m.name: m for m in ch3.fig3_8(out, quick=True, seed=0)}
+    assert {"ring_radius_early", "ring_radius_early_cnn", "fraction_times_M_cnn_within_2sigma_exact"} <= set(metrics)
+    assert 0.0 <= metrics["fraction_times_M_cnn_within_2sigma_exact"].value <= 1.0
+    saved = json.loads((out / "order_exact_vs_cnn.json").read_text())
+    assert np.array(saved["M_cnn"]).shape == np.array(saved["M_exact"]).shape == (2, 3)
+
+
 def test_bp_targets_end_to_end(tiny, tmp_path):
     for name in ("fig3_14", "fig3_7", "fig3_16"):
         out = tmp_path / name.replace("_", ".")

@@ -9,12 +9,25 @@ Exact part (measured here, one run, same machine and configuration):
   of H and of H_⊥), and that ED call is the ED timing;
 * KPM with exact diagonal blocks and with colour probing on the smallest size (accuracy and cost).
 
+ML-LLG part (``ml_llg`` key, same run, torch pinned to the same thread count): seconds per LLG step (SIB, T = 0,
+two field evaluations per step) of untrained CNN and BP calculators with the architectures of
+``reproduce.ch3_ml.SCALES[tier]`` ("quick": CNN width 32, 4 blocks, tail [16], 10 hexagonal 5×5 layers; BP bond
+invariants within 6a, MLP [128, 64, 32] SiLU; "full": CNN width 64, tail [32]; BP IR descriptor, MLP 2048…64 ReLU),
+as spin-steps per second N / (seconds per step) on 144² (quick: 24²), and the ML/exact ratio of step times on the
+largest exact size: vs the fastest fast-exact LLG step and vs 2 dense-ED calls (the ED step, estimated). Inference
+cost does not depend on the weights, so untrained networks time what trained ones cost. The full-tier BP takes
+≈ 25 s per step at 144² on one core, so the full tier is timed over one step after the warm-up.
+
+Measured in one run (one thread; 2-core VM at load ≈ 2–3 from other jobs; ``latticeml bench sd-llg``, 7.8 min):
+144² quick CNN 1.2e5 and BP 8.8e4 spin-steps/s, full CNN 3.4e4, full BP 8.1e2; 48²: fast exact 9.0 s per step,
+ED 2 × 150 s, so the quick CNN / BP step (0.021 / 0.026 s) is 430× / 350× faster than the fast exact step and
+1.4e4× / 1.2e4× faster than ED; full CNN 110× / 3.6e3×, full BP 4.2× / 140×.
+
 The target is ≥ 10× over dense ED at 48×48 at ≤ 1e-6 relative field error. On a shared machine both wall and CPU
 seconds of BLAS-heavy code vary by factors of 3-10 with the load (the 2-core VM counts contention as CPU time), so
 compare ratios from one run on a quiet machine; measured so far (one thread): 48², 8.5 vs 178 CPU-s (21×, quiet),
-and 42 vs 258 CPU-s (6×; 10× wall) under load ≈ 7. The ML part (CNN/BP inference cost at
-the same sizes) is filled by ``latticeml.ml.sd_llg_timings(sizes, quick)`` when that function exists; otherwise
-the ``ml`` key says "not available".
+and 42 vs 258 CPU-s (6×; 10× wall) under load ≈ 7. The ``ml`` key keeps the per-evaluation ML inference cost of
+``latticeml.ml.sd_llg_timings(sizes, quick)`` (``bench ml-inference`` architectures).
 """
 from __future__ import annotations
 
@@ -79,8 +92,11 @@ def _exact_size(L: int, steps: int, seed: int) -> dict:
     state = State(spins.copy())
     rng = np.random.default_rng(seed)
     fast.calls.clear()
+    step_seconds = []
     for _ in range(steps):
+        t0 = time.perf_counter()
         llg.step(state, rng)
+        step_seconds.append(time.perf_counter() - t0)
     per_eval = [c["seconds"] for c in fast.calls]
     cpu_per_eval = [c["cpu_seconds"] for c in fast.calls]
     passes = [c.get("fast_passes", 0) for c in fast.calls]
@@ -98,6 +114,10 @@ def _exact_size(L: int, steps: int, seed: int) -> dict:
         "fast_seconds_median": float(np.median(per_eval)), "fast_cpu_seconds_median": float(np.median(cpu_per_eval)),
         "fast_seconds_max": float(np.max(per_eval)), "fast_start_seconds": t_start,
         "fast_passes_mean": float(np.mean(passes)), "fast_ed_restarts": restarts,
+        # one SIB step = 2 field evaluations; the ED step is estimated as 2 ED calls (never run at 48² in a loop)
+        "fast_seconds_per_step": float(np.min(step_seconds)),
+        "fast_seconds_per_step_median": float(np.median(step_seconds)),
+        "ed_seconds_per_step_estimate": 2.0 * t_ed,
         "speedup_fast_vs_ed": t_ed / t_fast, "speedup_fast_vs_ed_cpu": cpu_ed / cpu_fast,
         "rel_error_field": _rel(final.forces, ref.forces),
         "rel_error_field_perp": _rel(_perp(state.field, final.forces), _perp(state.field, ref.forces)),
@@ -122,6 +142,77 @@ def _kpm_size(L: int, seed: int) -> dict:
                      "rel_error_field": _rel(res.forces, ref),
                      "rel_error_field_perp": _rel(_perp(spins, res.forces), _perp(spins, ref))}
     return out
+
+
+def _ml_llg_size(L: int, tier: str, steps: int, seed: int) -> dict:
+    """Seconds per ML-LLG step (SIB, T = 0, H_ext = 0.005 ẑ outside the network) of untrained CNN and BP calculators.
+
+    The architectures are those of ``reproduce.ch3_ml.SCALES[tier]`` (inference cost does not depend on the weights);
+    one warm-up step, then the fastest and median of ``steps`` timed steps from random spins.
+    """
+    import torch
+
+    from ..calculators.ml import BPCalculator, CNNFieldCalculator
+    from ..dynamics import LLG, State
+    from ..lattice import triangular
+    from ..ml.networks import build_network
+    from ..models.sd import random_spins
+    from ..reproduce.ch3_ml import SCALES
+
+    lat = triangular(L)
+    spins = random_spins(lat.N, np.random.default_rng(seed))
+    torch.manual_seed(seed)
+    nets = {"cnn": CNNFieldCalculator(build_network("cnn", lattice="triangular", **SCALES[tier]["cnn_net"]),
+                                      {"kind": "cnn", "field_kind": "spin"}, lat),
+            "bp": BPCalculator(build_network("bp", **SCALES[tier]["bp_net"]), {"kind": "bp", "field_kind": "spin"},
+                               lat)}
+    out = {"L": L, "N": lat.N, "architecture": tier, "steps_timed": steps}
+    for name, calc in nets.items():
+        llg = LLG(calc, dt=0.1, alpha=0.05, T=0.0, h_ext=(0.0, 0.0, 0.005))
+        state = State(spins.copy())
+        llg.prepare(state)
+        rng = np.random.default_rng(seed)
+        llg.step(state, rng)  # warm-up: allocations, lazy initialisation
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            llg.step(state, rng)
+            times.append(time.perf_counter() - t0)
+        best = float(np.min(times))
+        out[name] = {"seconds_per_step": best, "seconds_per_step_median": float(np.median(times)),
+                     "spin_steps_per_second": lat.N / best,
+                     "parameters": sum(p.numel() for p in calc.network.parameters())}
+    return out
+
+
+def _ml_llg(large_L: int, compare: dict, tiers, steps: int, seed: int, threads: int | None) -> dict:
+    """ML-LLG throughput on ``large_L``² and the ML/exact step-time ratios on the exact comparison size.
+
+    ``compare`` is the :func:`_exact_size` row of that size: its fastest fast-exact LLG step and the ED step
+    estimate (2 ED calls; SIB evaluates the field twice per step).
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        out = {"description": "seconds per LLG step of untrained CNN and BP calculators with the architectures of "
+                              "reproduce.ch3_ml.SCALES[architecture]; spin-steps per second = N / seconds per step",
+               "torch_threads": torch.get_num_threads(), "large": [], "compare": []}
+        for tier in tiers:
+            # the full BP model (IR descriptor, 2048-wide MLP) takes ≈ 25 s per step at 144² on one core
+            n = steps if tier == "quick" else 1
+            out["large"].append(_ml_llg_size(large_L, tier, n, seed))
+            row = _ml_llg_size(compare["L"], tier, n, seed)
+            for name in ("cnn", "bp"):
+                step = row[name]["seconds_per_step"]
+                row[name]["speedup_vs_fast_exact_step"] = compare["fast_seconds_per_step"] / step
+                row[name]["speedup_vs_ed_step"] = compare["ed_seconds_per_step_estimate"] / step
+            out["compare"].append(row)
+        return out
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _ml_part(sizes, quick):
@@ -153,16 +244,22 @@ def _limit_threads(threads: int | None):
     return stack
 
 
-def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0, threads: int | None = 1) -> dict:
-    """Measure the exact field evaluations (and the ML ones when available); see the module docstring.
+def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0, threads: int | None = 1,
+        ml_L: int | None = None, ml_tiers=None) -> dict:
+    """Measure the exact field evaluations and the ML-LLG steps; see the module docstring.
 
-    ``threads`` (default 1) pins BLAS and numba so that CPU seconds compare like with like on a shared machine.
+    ``threads`` (default 1) pins BLAS, numba and torch so that CPU seconds compare like with like on a shared
+    machine. ``ml_L`` (default 144, quick 24) is the ML-LLG throughput size; ``ml_tiers`` the architectures timed
+    (default ("quick", "full"), quick mode ("quick",)).
     """
     sizes = tuple(sizes or ((12, 24) if quick else (24, 48)))
     steps = steps or (3 if quick else 5)
+    ml_L = ml_L or (24 if quick else 144)
+    ml_tiers = tuple(ml_tiers or (("quick",) if quick else ("quick", "full")))
     with _limit_threads(threads):
         exact = [_exact_size(L, steps, seed) for L in sizes]
         kpm = _kpm_size(sizes[0], seed)
+        ml_llg = _ml_llg(ml_L, exact[-1], ml_tiers, steps, seed, threads)
     largest = exact[-1]
     return {
         "description": "seconds per exact s-d exchange-field evaluation: dense ED vs Chebyshev-filtered subspace "
@@ -178,4 +275,5 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
                    "passed": bool(largest["speedup_fast_vs_ed_cpu"] >= TARGET_SPEEDUP
                                   and largest["rel_error_field"] <= TARGET_REL_ERROR)},
         "ml": _ml_part(sizes, quick),
+        "ml_llg": ml_llg,
     }

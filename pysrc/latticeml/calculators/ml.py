@@ -88,7 +88,9 @@ class CNNFieldCalculator(MLCalculator):
     """ResNet torque model: predicts the torque-relevant field H_⊥ on the whole lattice image at once.
 
     There is no energy (``Result.energy`` is None): the field is not a gradient, which is why the dissertation checks
-    its equivariance and energy drift separately (ch3 spec §7). LLG only needs S × H, so H_⊥ suffices.
+    its equivariance and energy drift separately (ch3 spec §7). LLG only needs S × H, so H_⊥ suffices. A model
+    trained on torques (metadata ``output_projection: "perpendicular"``: its loss saw the output with the part along
+    S removed, so that part is arbitrary) has every output projected, H − (H·Ŝ)Ŝ, here as in training.
     """
 
     def compute(self, fields: np.ndarray, *, forces: bool = True) -> Result:
@@ -103,8 +105,11 @@ class CNNFieldCalculator(MLCalculator):
     def field_tensor(self, x):
         """Predicted field (B, N, C) of the site-ordered tensor ``x`` (B, N, C), differentiable (diagnostics)."""
         B, N, C = x.shape
-        y = self.network(x.reshape(B, *self.lattice.shape, C).movedim(-1, 1))
-        return y.movedim(1, -1).reshape(B, N, -1)
+        y = self.network(x.reshape(B, *self.lattice.shape, C).movedim(-1, 1)).movedim(1, -1).reshape(B, N, -1)
+        if self.model_metadata.get("output_projection") == "perpendicular":
+            unit = x / x.norm(dim=-1, keepdim=True)  # the SIB midpoint spins are not unit vectors
+            y = y - (y * unit).sum(-1, keepdim=True) * unit
+        return y
 
 
 class FKDeltaECalculator(MLCalculator):

@@ -7,23 +7,35 @@ same ``--out`` folder): exact LLG runs with the exact field at every saved snaps
 (``OUT/_models``) → :class:`~latticeml.calculators.ml.MLCalculator` driving LLG at T = 0 with H_ext = 0.005 ẑ added
 outside the network.
 
-Sizes. The exact field costs a dense or CheFSI diagonalisation of the 2N×2N matrix: ≈ 50–100 ms on 12×12,
-≈ 1 s on 24×24 on the shared 2-core CPU. The ``--quick`` tier therefore trains on **12×12** exact data (spec §11
-proposes 24×24 for its CPU tier; 12 is the smallest size with a commensurate skyrmion lattice), with a CNN of the
-same architecture (4 residual blocks + 1 tail conv + linear conv = 10 hexagonally masked 5×5 layers, receptive field
-41) but 32 instead of 64 channels, trained with MSE (the relative L1 loss of Eq. 3.11 stays at the trivial ŷ = 0 for
-the first tens of epochs, longer than this tier can afford), and a BP model on the bond variables S_i·S_j within
-r1 = 6 (variable (a) of the spec's descriptor, 126 features, D6 by augmentation) with a 3-layer SiLU MLP. The full
-IR descriptor (``spin_ir``, 1768 features) is kept for the full scale: on the few quick training runs its
-standardisation divides by near-zero spreads and the model does not generalise (validation loss 50× training).
-The BP model also trains on the CNN's exact runs (the field does not depend on α).
+Sizes. The exact field along an LLG run (fast method, warm-started CheFSI) costs ≈ 25 ms per SIB step on 12×12 and
+≈ 0.3 s on 24×24 (one ED ≈ 2–3 s) on the shared 2-core CPU, one thread. The ``--quick`` tier therefore trains on
+**12×12** exact data (spec §11 proposes 24×24 for its CPU tier: the same number of snapshots would cost ≈ 12× the
+≈ 2.5 minutes the 12² data take; 12 is the smallest size with a commensurate skyrmion lattice), with a CNN of the
+spec's architecture (4 residual blocks + 1 tail conv + linear conv = 10 hexagonally masked 5×5 layers, receptive
+field 41) but 32 instead of 64 channels, and a BP model on the bond variables S_i·S_j within r1 = 6 (variable (a) of
+the spec's descriptor, 126 features, D6 by augmentation) with a 3-layer SiLU MLP. The full IR descriptor
+(``spin_ir``, 1768 features) is kept for the full scale: on the few quick training runs its standardisation divides
+by near-zero spreads and the model does not generalise (validation loss 50× training). The BP model also trains on
+the CNN's exact runs (the field does not depend on α).
+
+CNN training (both tiers). The loss compares torques: the network output's part along S is projected out before the
+loss (:func:`_torque_trainer`), as in Eq. 3.11 whose T = S × ŷ does not see it, and the calculator projects the
+same way at inference. First MSE (``warm_start``), then the relative L1 of Eq. 3.11 (from scratch it stays at the
+trivial ŷ = 0). Measured on the quick tier (same 42 test snapshots, fraction of sites with angle(ŷ, y) < 10°):
+raw-output MSE as before 0.04 (early stop at 30 epochs) / 0.33 (120 epochs, 28 training runs); torque MSE 0.51
+after 30 epochs, 0.57 after 70, and the relative L1 stage adds ≈ 0; the linear RKKY-like kernel H(q) = K(q) S(q)
+fitted by least squares gives 0.37. Both training and validation torque MSE stall at ≈ 0.06 (normalised units):
+half the training runs give the same 0.06, and 64 channels learn no faster per epoch, so on 12² data the CPU tier
+stays far from the 90% target (fig3.4 quick: 0.55; random starts 0.41, SkL 0.70).
 
 ===========  =============================================================  ==========================================
 target       --quick (CPU, 12×12 exact data)                                full scale (spec §9, GPU)
 ===========  =============================================================  ==========================================
 CNN data     8 random + 8 perturbed-SkL exact runs, 200 steps, α = 0.05,    P1: 30 + 30 runs on 48², 5,000 steps,
-             saved every 10 (336 snapshots), split 6/1/1 runs per type      saved every 10 (30,000 snapshots)
-CNN model    width 32, 4 blocks, tail [16], MSE, 60 epochs, batch 4         width 64, tail [32], rel. L1, ≤ 200 ep.
+             saved every 10, split 6/1/1 runs per type, + 8 + 8 training    saved every 10 (30,000 snapshots)
+             runs of other seeds (588 train / 42 val / 42 test snapshots)
+CNN model    width 32, 4 blocks, tail [16]; torque MSE 50 epochs then rel.  width 64, tail [32]; MSE 20 epochs, rel.
+             L1 (Eq. 3.11) 20 epochs, batch 4                               L1 ≤ 200 epochs, batch 16
 BP data      4 random exact runs, 400 steps, α = 0.2 (164 snapshots, split  P5: 40 runs on 48², 10⁴ steps
              2/1/1) + the 16 CNN runs as extra training runs
 BP model     spin_bonds r1 = 6, MLP [128, 64, 32] SiLU, 25 epochs           spin_ir r1 = 6, MLP 2048…64 ReLU, 200 ep.
@@ -32,16 +44,19 @@ fig3.7       BP parity train/test; BP-LLG final S(q) (from fig3.14 runs)    same
 fig3.10      CNN-LLG, T = 0, 24×24 perturbed SkL, 1,500 steps               96², until stable (≈ 10⁴ steps)
 fig3.11      CNN-LLG, T = 0, 24×24 perturbed SkL, 4,000 steps               48², 25,000 steps
 fig3.12      equivariance vs prediction error, 12 test snapshots            all test snapshots on 48²
-fig3.13      ERF of one site, 4 test snapshots tiled to 24×24               48², 50 test snapshots
+fig3.13      ERF of one site, 4 test snapshots tiled to 24×24 (+ the reach   48², 50 test snapshots
+             of the exact model's J → 0 RKKY kernel, for context)
 fig3.14      8 exact + 8 BP runs (same starts), 12×12, α = 0.2, 400 steps   50 + 50 runs on 48², 4,000 steps
 fig3.16      BP-LLG, 24×24, 2 random runs, 800 steps                        150² (and 144²), 50 runs, 10⁴ steps
 ===========  =============================================================  ==========================================
 
-Run times of ``--quick`` measured into a fresh ``--out`` on the shared 2-core CPU (load ≈ 2–4 from other jobs;
-about twice as long at load 7). The first CNN target pays the exact CNN data and the training: fig3.4 225 s; then
-fig3.10 29 s, fig3.11 61 s, fig3.12 5 s, fig3.13 5 s. The first BP target pays the BP and reference exact runs
-(175 s), the CNN exact runs if not yet there (≈ 150 s) and the BP training and BP-LLG runs: fig3.14 51 s after the
-data; then fig3.7 7 s, fig3.16 36 s. So any single target from an empty ``--out`` finishes in under ≈ 7 minutes.
+Run times of ``--quick`` measured into a fresh ``--out`` on the shared 2-core CPU, one thread (load ≈ 2–3 from
+other jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200 steps on 12²) and the training
+(160 s: 50 + 20 epochs of 588 snapshots): fig3.4 313 s; then fig3.8 117 s (its own 3 exact + 3 CNN runs of 1,500
+steps), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
+runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
+the CNN data present; then fig3.7 3 s, fig3.16 15 s. So any single target from an empty ``--out`` finishes in
+under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first).
 Full scale, estimated for one H100 from spec §11 (exact fields by batched dense ED or CheFSI on 48²):
 
 =====================================================================  ================================
@@ -79,11 +94,15 @@ AUGMENT_CNN = {"point_group": True, "spin_rotation": True, "time_reversal": True
 
 SCALES = {
     "quick": {
-        "cnn_data": {"L": 12, "random": 8, "skl": 8, "steps": 200, "stride": 10, "split": (0.75, 0.125, 0.125)},
+        # val/test: 1 + 1 of these runs; training: the other 12 and 16 more runs of their own seeds
+        "cnn_data": {"L": 12, "random": 8, "skl": 8, "steps": 200, "stride": 10, "split": (0.75, 0.125, 0.125),
+                     "extra_train": {"random": 8, "skl": 8, "seed_offset": 7}},
         "cnn_net": {"width": 32, "n_blocks": 4, "tail": [16], "kernel_size": 5},
-        # relative L1 (Eq. 3.11) from scratch stalls at the trivial ŷ = 0 within a CPU budget: MSE here
-        "cnn_train": {"loss": "mse", "max_epochs": 60, "batch_size": 4, "lr": 1e-3, "plateau_patience": 4,
-                      "patience": 10, "augment": AUGMENT_CNN},
+        # relative L1 (Eq. 3.11) from scratch stalls at the trivial ŷ = 0: warm start with MSE (both on torques)
+        "cnn_train": {"loss": "relative_l1", "max_epochs": 20, "batch_size": 4, "lr": 3e-4, "plateau_patience": 4,
+                      "patience": 10, "augment": AUGMENT_CNN,
+                      "warm_start": {"loss": "mse", "max_epochs": 50, "lr": 1e-3, "plateau_patience": 5,
+                                     "patience": 15}},
         "bp_data": {"L": 12, "random": 4, "skl": 0, "steps": 400, "stride": 10, "split": (0.5, 0.25, 0.25),
                     "with_cnn_runs": True},
         # the IR descriptor's standardisation blows up on 2 training runs (features with ~0 spread): on this
@@ -103,7 +122,8 @@ SCALES = {
         "cnn_data": {"L": 48, "random": 30, "skl": 30, "steps": 5000, "stride": 10, "split": (0.6, 0.1, 0.3)},
         "cnn_net": {"width": 64, "n_blocks": 4, "tail": [32], "kernel_size": 5},
         "cnn_train": {"loss": "relative_l1", "max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5,
-                      "patience": 20, "augment": AUGMENT_CNN},
+                      "patience": 20, "augment": AUGMENT_CNN,
+                      "warm_start": {"loss": "mse", "max_epochs": 20, "plateau_patience": 5, "patience": 20}},
         "bp_data": {"L": 48, "random": 40, "skl": 0, "steps": 10000, "stride": 10, "split": (0.7, 0.15, 0.15)},
         "bp_net": {"descriptor": {"kind": "spin_ir", "lattice": "triangular", "r1": 6.0, "r2": 2.0},
                    "hidden": [2048, 1024, 512, 256, 128, 64, 64, 64], "activation": "relu"},
@@ -221,6 +241,17 @@ def _dataset(out_dir: Path, cfg: dict, alpha: float, seed: int):
                                                                       "h_ext_on_spins": H_EXT})
 
 
+def _runs_dataset(out_dir: Path, cfg: dict, alpha: float, seed: int):
+    """:func:`_dataset` plus the ``extra_train`` runs (own seeds), which join the training split only."""
+    ds = _dataset(out_dir, cfg, alpha, seed)
+    if not cfg.get("extra_train"):
+        return ds
+    more = dict(cfg["extra_train"])
+    offset = more.pop("seed_offset")
+    return _with_extra_training_runs(ds, _dataset(out_dir, dict(cfg, **more, split=(1.0, 0.0, 0.0)), alpha,
+                                                  seed + offset))
+
+
 def _with_extra_training_runs(ds, extra):
     """``ds`` with every run of ``extra`` (same lattice) added to the training split; normalisation recomputed."""
     from ..ml.data import Dataset, normalization_stats
@@ -249,8 +280,9 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
     sc = _scale(quick)
     data_cfg, net_cfg, train_cfg = sc[f"{kind}_data"], sc[f"{kind}_net"], sc[f"{kind}_train"]
     alpha = ALPHA_CNN if kind == "cnn" else ALPHA_BP
-    ds = _dataset(out_dir, data_cfg, alpha, seed)
+    ds = _runs_dataset(out_dir, data_cfg, alpha, seed)
     if data_cfg.get("with_cnn_runs"):  # the field does not depend on α: the CNN runs are valid BP training data
+        # (the CNN's extra_train runs as well raised the BP test/train MSE ratio from 1.8 to 1.9: not used)
         ds = _with_extra_training_runs(ds, _dataset(out_dir, sc["cnn_data"], ALPHA_CNN, seed))
         data_cfg = dict(data_cfg, cnn_data=sc["cnn_data"])
     models = _cache(out_dir, "_models")
@@ -259,13 +291,52 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
         return path, ds
     torch.manual_seed(seed)
     net = build_network("cnn", lattice="triangular", **net_cfg) if kind == "cnn" else build_network("bp", **net_cfg)
+    trainer_cls = _torque_trainer() if kind == "cnn" else Trainer
     t0 = time.time()
-    trainer = Trainer(net, ds.subset("train"), ds.subset("val"), seed=seed, **train_cfg)
-    trainer.fit()
-    plot_learning_curve(trainer.history_, models / f"{path.stem}_learning_curve.png")
-    save_model(path, trainer.network, trainer.model_metadata({"train_seconds": time.time() - t0,
-                                                               "history": trainer.history_}))
+    stages = dict(train_cfg)
+    warm = stages.pop("warm_start", None)  # e.g. MSE first: Eq. 3.11 from scratch stays at the trivial ŷ = 0
+    history = []
+    for stage in ([dict(stages, **warm)] if warm else []) + [stages]:
+        trainer = trainer_cls(net, ds.subset("train"), ds.subset("val"), seed=seed, **stage)
+        trainer.fit()
+        net = trainer.network  # best weights of this stage start the next one
+        history += [dict(h, epoch=len(history) + k + 1, loss=trainer.loss_name)
+                    for k, h in enumerate(trainer.history_)]
+    plot_learning_curve(history, models / f"{path.stem}_learning_curve.png")
+    extra = {"train_seconds": time.time() - t0, "history": history}
+    if kind == "cnn":  # the loss saw the output with its part along S removed: CNNFieldCalculator removes it too
+        extra["output_projection"] = "perpendicular"
+    save_model(path, trainer.network, trainer.model_metadata(extra))
     return path, ds
+
+
+def _torque_trainer():
+    """Trainer whose CNN loss compares torques: the prediction's component along S is projected out first.
+
+    The dissertation's loss (Eq. 3.11) and its figures compare the torque T = S × (c_norm ŷ), which does not see
+    ŷ's part along S; LLG does not either. Fitting the raw output to H_⊥ instead would make the ReLU network learn
+    the projection H − (H·S)S, a product of the spin at the site with a non-local function of its neighbourhood;
+    with the projection done exactly here the network may output any parallel part (for example a smooth
+    RKKY-like field). On the quick tier this took the test fraction of angles below 10° from 0.33 (raw output,
+    120 MSE epochs) to 0.51 after 30 epochs. :class:`~latticeml.calculators.ml.CNNFieldCalculator` applies the same projection at inference.
+    """
+    from ..ml.train import Trainer, relative_l1
+
+    class TorqueTrainer(Trainer):
+        def _loss(self, x, y, e, *, training: bool):
+            if self.kind != "cnn" or self.field_kind != "spin":
+                return super()._loss(x, y, e, training=training)
+            pred = _perpendicular_t(self.network.standardized(self._image(x)).movedim(1, -1).reshape(y.shape), x)
+            true = y / self.target_scale
+            return relative_l1(pred, true) if self.loss_name == "relative_l1" else ((pred - true) ** 2).mean()
+
+    return TorqueTrainer
+
+
+def _perpendicular_t(field, spins):
+    """Torch H − (H·Ŝ)Ŝ with Ŝ = S/|S| (the SIB midpoint spins are not unit vectors)."""
+    unit = spins / spins.norm(dim=-1, keepdim=True)
+    return field - (field * unit).sum(-1, keepdim=True) * unit
 
 
 def cnn_model(out_dir: Path, quick: bool, seed: int):
@@ -279,6 +350,7 @@ def bp_model(out_dir: Path, quick: bool, seed: int):
 
 
 def _calculator(path: Path, L: int):
+    """The model file as a calculator on the L×L lattice (a torque-trained CNN projects its output to H_⊥)."""
     from ..calculators.ml import MLCalculator
     from ..lattice import triangular
 
@@ -368,8 +440,8 @@ def fig3_4(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     ax[1].axvline(10, color="k", lw=0.8, ls="--")
     ax[1].set(xlabel="angle(ŷ, y) (degrees)", ylabel="density", yscale="log")
     _save(fig, Path(out_dir) / "fig3_4_torque_errors.png")
-    per_type = {name: float(np.mean(torque_angle_errors(pred[run_type == k], true[run_type == k]) < 10))
-                for k, name in enumerate(type_names)}
+    per_type = {type_names[k]: float(np.mean(torque_angle_errors(pred[run_type == k], true[run_type == k]) < 10))
+                for k in np.unique(run_type)}  # test runs only (the extra training run types have none)
     within10, above30 = float(np.mean(angle < 10)), float(np.mean(angle > 30))
     mag_ok = float(np.mean(np.abs(dmag) < 1e-2))
     note = f"{len(spins)} test snapshots of {L}×{L}, {angle.size} sites; per start type: " + \
@@ -493,13 +565,40 @@ def fig3_13(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     erf = effective_receptive_field(calc, tiled)
     small_radius = float(triangular(L).distance(0, np.arange(L * L)).max())
     plot_receptive_field(erf, big, Path(out_dir) / "fig3_13_erf.png")
+    rkky = _bare_kernel_radii(big, ds.metadata["model"])
     return [
         Metric("radius_95", erf["radius_95"], note=f"{len(spins)} test snapshots tiled to {L * tile}²"),
         Metric("radius_99", erf["radius_99"], target=7.0, tolerance="<= 7 lattice constants",
                passed=erf["radius_99"] <= 7.0 + 1e-9,
                note=f"trained on a {L}-torus, whose sites all lie within {small_radius:.2f} of the centre: "
                     "weight beyond that learned only periodic images of nearer sites"),
+        Metric("bare_rkky_kernel_radius_99", rkky["radius_99"], note=f"context, not a CNN figure: the J → 0 linear "
+               f"response χ0(r) of the exact model on {L * tile}² (T_el = {rkky['T']}) holds {rkky['within_7']:.0%} "
+               f"of Σ_r≠0 |χ0(r)| within r ≤ 7 (95% within {rkky['radius_95']:.2f})"),
     ]
+
+
+def _bare_kernel_radii(lattice, model: dict) -> dict:
+    """Radii holding 95% / 99% of Σ_{r≠0} |χ0(r)|: the reach of the exact field's J → 0 (RKKY) linear response.
+
+    χ0(r) is the inverse FFT of the Lindhard χ0(q) on the lattice's momentum grid (fine k sums, so the kernel is the
+    infinite-lattice one folded onto the torus). The on-site term is left out: it does not turn the torque.
+    """
+    from ..models.sd import bare_susceptibility
+
+    T = float(model.get("T_el", 0.01))
+    chi = bare_susceptibility(lattice.shape[0], mu=float(model.get("mu", -3.5)), T=T, t1=float(model.get("t1", 1.0)),
+                              t3=float(model.get("t3", -0.85)), k_refine=max(2, 96 // lattice.shape[0]))
+    sites = lattice.to_image(np.arange(lattice.N)[:, None].astype(float))[..., 0].astype(int)
+    weight = np.zeros(lattice.N)
+    weight[sites.ravel()] = np.abs(np.fft.ifft2(chi).real).ravel()
+    weight[sites[0, 0]] = 0.0
+    dist = lattice.distance(sites[0, 0], np.arange(lattice.N))
+    order = np.argsort(dist, kind="stable")
+    cum = np.cumsum(weight[order]) / weight.sum()
+    at = lambda q: float(dist[order][min(np.searchsorted(cum, q), len(cum) - 1)])  # noqa: E731
+    return {"T": T, "radius_95": at(0.95), "radius_99": at(0.99),
+            "within_7": float(cum[np.searchsorted(dist[order], 7.0 + 1e-9) - 1])}
 
 
 # --------------------------------------------------------------------------------------------- Fig 3.7, 3.14, 3.16 (BP)
@@ -641,9 +740,13 @@ def fig3_16(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     middle = float(max(slopes)) if slopes else float("nan")
     late_mask = logt >= max(logt[-1] - np.log(10), logt[len(logt) // 2])
     late = float(np.polyfit(logt[late_mask], logL[late_mask], 1)[0])
+    # L = 2π/Δk starts near 2π/(⅔·|Q|/2) ≈ 18 for any L (random spins: flat S(q) over the window), so growth
+    # shows only for domains larger than that, and diverges once one domain fills the torus (24²: after ≈ 3,000
+    # BP-LLG steps; a 5,000-step run gave slopes 2.1 and 4.7). The 0.7–1.3 regime needs L ≳ 100 (GPU tier: 150²).
     return [
         Metric("L(t)_loglog_slope_middle", middle, target="0.7–1.3", tolerance="0.7 <= slope <= 1.3",
-               passed=bool(0.7 <= middle <= 1.3), note=f"{cfg['runs']} BP runs on {cfg['L']}², {cfg['steps']} steps"),
+               passed=bool(0.7 <= middle <= 1.3), note=f"{cfg['runs']} BP runs on {cfg['L']}², {cfg['steps']} steps; "
+                                                        f"L(0) = {length[0]:.1f}"),
         Metric("L(t)_loglog_slope_late", late, target=0.2, tolerance="< 0.2 (saturation)", passed=bool(late < 0.2),
                note=f"final L = {length[-1]:.2f}, 𝓜 = {order[-1]:.2f}"),
     ]

@@ -1,0 +1,23 @@
+"""``latticeml bench sd-llg`` plumbing on tiny sizes (no timing assertions: only that every figure is measured)."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from latticeml.bench.sd_llg import run  # noqa: E402
+
+
+def test_sd_llg_reports_exact_and_ml_llg_steps():
+    res = run(quick=True, sizes=(6, 12), steps=2, ml_L=12)
+    json.dumps(res)  # one JSON object, as the CLI prints it
+    exact = res["exact"][-1]
+    assert exact["fast_seconds_per_step"] > 0 and exact["ed_seconds_per_step_estimate"] == 2 * exact["ed_seconds"]
+    ml = res["ml_llg"]
+    assert ml["torch_threads"] == 1 and [r["architecture"] for r in ml["large"]] == ["quick"]
+    large, compare = ml["large"][0], ml["compare"][0]
+    assert large["L"] == 12 and compare["L"] == exact["L"]
+    for name in ("cnn", "bp"):
+        assert np.isclose(large[name]["spin_steps_per_second"], large["N"] / large[name]["seconds_per_step"])
+        assert compare[name]["speedup_vs_fast_exact_step"] > 0 and compare[name]["speedup_vs_ed_step"] > 0
