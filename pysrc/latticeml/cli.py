@@ -49,7 +49,8 @@ def _cmd_reproduce(a) -> int:
     print(json.dumps({k: res[k] for k in ("target", "quick", "seconds", "all_passed")}))
     for m in res["metrics"]:
         flag = {True: "PASS", False: "FAIL", None: "info"}[m["passed"]]
-        print(f"  [{flag}] {m['name']} = {m['value']!r} (target {m['target']!r}, {m['tolerance']})")
+        value, target = (v.item() if hasattr(v, "item") else v for v in (m["value"], m["target"]))  # numpy scalars
+        print(f"  [{flag}] {m['name']} = {value!r} (target {target!r}, {m['tolerance']})")
     return 0
 
 
