@@ -198,12 +198,16 @@ def _direction_energies_apply(calculator, hops: np.ndarray) -> bool:
         and np.array_equal(np.asarray(table), hops)
 
 
+def _disk_offsets(lattice, radius: float) -> np.ndarray:
+    """Cell offsets (M, dim) of the sites within ``radius`` of a site, the site itself first."""
+    shells = lattice.shells(radius) if radius > 0 else []
+    return np.concatenate([np.zeros((1, lattice.dim), dtype=np.int64)]
+                          + [s.offsets[:, :lattice.dim] for s in shells], axis=0)
+
+
 def _disk_table(lattice, radius: float) -> np.ndarray:
     """Sites within ``radius`` of every site (N, M), itself first (periodic images may repeat on small lattices)."""
-    shells = lattice.shells(radius) if radius > 0 else []
-    disk = np.concatenate([np.zeros((1, lattice.dim), dtype=np.int64)]
-                          + [s.offsets[:, :lattice.dim] for s in shells], axis=0)
-    return lattice.site_index(lattice.cells[:, None, :] + disk[None, :, :])
+    return lattice.site_index(lattice.cells[:, None, :] + _disk_offsets(lattice, radius)[None, :, :])
 
 
 class SumTree:
@@ -292,9 +296,7 @@ class NFoldKMC(Stepper):
         self.z = self.hops.shape[1]
         self._direct = _direction_energies_apply(calculator, self.hops)
         if refresh_radius is not None:
-            shells = lattice.shells(refresh_radius) if refresh_radius > 0 else []
-            disk = [np.zeros((1, lattice.dim), dtype=np.int64)] + [s.offsets[:, :lattice.dim] for s in shells]
-            self._disk = np.concatenate(disk, axis=0)
+            self._disk = _disk_offsets(lattice, refresh_radius)
         self.particles = np.zeros(0, dtype=np.int64)
         self.rates = np.zeros((0, self.z))
         self._occ: np.ndarray | None = None
