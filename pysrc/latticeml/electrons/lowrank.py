@@ -75,6 +75,17 @@ def n_poles_for(x_max: float) -> int:
     return int(np.ceil(2.0 * np.sqrt(max(x_max, 1.0)))) + 4
 
 
+def _resolvent_powers(eps_c, z, n_powers: int) -> np.ndarray:
+    """1/(ε_m − z_bp)^{k+1} for k = 0..n_powers−1: (B, n_powers, P, N) complex, built in place, for poles z (B, P)."""
+    R = np.empty((z.shape[0], n_powers, z.shape[1], len(eps_c)), complex)
+    r = R[:, 0]
+    np.subtract(eps_c, z[:, :, None], out=r)
+    np.reciprocal(r, out=r)
+    for k in range(1, n_powers):
+        np.multiply(R[:, k - 1], r, out=R[:, k])
+    return R
+
+
 def _resolvent_moments(eps_c, weights, zeta, n_powers: int = 4) -> np.ndarray:
     """Σ_m w_m/(ε_m − z_p)^k for k = 1..n_powers, every move and pole: (n_powers, M, P, 3).
 
@@ -85,12 +96,7 @@ def _resolvent_moments(eps_c, weights, zeta, n_powers: int = 4) -> np.ndarray:
     z = zeta[None] if shared else zeta
     B, P = z.shape
     N = len(eps_c)
-    R = np.empty((B, n_powers, P, N), complex)
-    r = R[:, 0]
-    np.subtract(eps_c, z[:, :, None], out=r)
-    np.reciprocal(r, out=r)
-    for k in range(1, n_powers):
-        np.multiply(R[:, k - 1], r, out=R[:, k])
+    R = _resolvent_powers(eps_c, z, n_powers)
     if shared:
         M = weights.shape[0]
         w = weights.transpose(1, 0, 2).reshape(N, 3 * M)
@@ -163,8 +169,8 @@ def _shifted_pole_polynomials(S, U, z, pole_weight):
 
 
 def _polyval(coef: np.ndarray, x: np.ndarray, n_derivatives: int = 0) -> np.ndarray:
-    """Per-move polynomials (coefficients (degree + 1, M), lowest first) at x (M,) and their first
-    ``n_derivatives`` derivatives, by one Horner pass: (1 + n_derivatives, M)."""
+    """Polynomials (coefficients (degree + 1, M) per move, or (degree + 1,) shared by all; lowest first) at x (M,)
+    and their first ``n_derivatives`` derivatives, by one Horner pass: (1 + n_derivatives, M)."""
     out = np.zeros((1 + n_derivatives,) + x.shape)
     for c in coef[::-1]:
         for k in range(n_derivatives, 0, -1):
@@ -227,11 +233,7 @@ class FKMoveEnergies:
         self.pole_weight = 2.0 * T * residues
         self.radius = _SERIES_RADIUS * np.pi * T
         self._z = z = mu0 + 1j * T * self.poles
-        r = 1.0 / (eps[None, :] - z[:, None])  # (P, N)
-        R = np.empty((_SERIES_ORDER + 1,) + r.shape, complex)
-        R[0] = r
-        for j in range(1, _SERIES_ORDER + 1):
-            np.multiply(R[j - 1], r, out=R[j])
+        R = _resolvent_powers(eps.astype(complex), z[None], _SERIES_ORDER + 1)[0]  # (K+1, P, N)
         # real GEMM operand: rows (re/im, k, p), columns levels
         self._powers = np.concatenate([R.real, R.imag]).reshape(-1, N)
         # old spectrum: f(ε − μ − δ) = 1/2 − Σ_p w_p Re Σ_k δ^k/(ε − z_p)^{k+1}, so Σ_m f and Σ_m ε_m f are
@@ -278,8 +280,7 @@ class FKMoveEnergies:
         n_poly, e_poly, omega_poly = _shifted_pole_polynomials(self._moments(weights), self.U, self._z,
                                                                self.pole_weight)
         K1 = _SERIES_ORDER + 1
-        g_poly = np.zeros((K1, weights.shape[0]))
-        g_poly[:] = self.n_series[:, None]
+        g_poly = np.repeat(self.n_series[:, None], weights.shape[0], axis=1)
         g_poly[0] -= self.n_c
         g_poly[:len(n_poly)] += n_poly
         radius, M = self.radius, weights.shape[0]
@@ -306,11 +307,11 @@ class FKMoveEnergies:
             # F(δ) = Ω_old(δ) + ΔΩ(δ) + (μ + δ) n_c with dΩ_old/dμ = −N_old: Ω_old(δ) − Ω_old(0) = −∫ N_old
             order = np.arange(1, K1 + 1)
             omega_old = np.concatenate([[0.0], -self.n_series / order])
-            delta = _polyval(omega_old[:, None] * np.ones(M), shift)[0] + _polyval(omega_poly, shift)[0] + shift * self.n_c
+            delta = _polyval(omega_old, shift)[0] + _polyval(omega_poly, shift)[0] + shift * self.n_c
         else:
             e_old = self.e_series.copy()
             e_old[0] = 0.0
-            delta = _polyval(e_old[:, None] * np.ones(M), shift)[0] + _polyval(e_poly, shift)[0]
+            delta = _polyval(e_old, shift)[0] + _polyval(e_poly, shift)[0]
         return np.where(valid, delta, np.nan)
 
 
