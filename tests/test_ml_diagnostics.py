@@ -93,3 +93,25 @@ def test_torque_trained_cnn_outputs_are_projected_perpendicular_to_the_spins():
     assert np.abs(np.einsum("bic,bic->bi", h_raw, unit)).max() > 1e-3  # the raw output has a part along S
     assert np.abs(np.einsum("bic,bic->bi", h, unit)).max() < 1e-12
     np.testing.assert_allclose(np.cross(unit, h), np.cross(unit, h_raw), atol=1e-12)  # same torque
+
+
+def test_torque_projected_training_is_recorded_and_refused_for_other_models(tmp_path):
+    from latticeml.errors import ConfigError
+
+    lat = triangular(6)
+    path = generate_dataset(tmp_path / "tri.h5", lattice=lat, make_calculator=lambda l: HeisenbergCalculator(l),
+                            make_stepper=lambda c: LLG(c, dt=0.05, alpha=0.1, T=0.05),
+                            runs=[RunSpec("random", 4)], steps=8, save_every=4, seed=0, split=(0.5, 0.25, 0.25))
+    ds = load_dataset(path)
+    torch.manual_seed(0)
+    net = build_network("cnn", lattice="triangular", width=8, n_blocks=1, tail=[])
+    tr = Trainer(net, ds.subset("train"), ds.subset("val"), max_epochs=1, project_output=True)
+    tr.fit()
+    meta = tr.model_metadata()
+    assert meta["output_projection"] == "perpendicular"
+    s = ds.subset("test").inputs
+    h = CNNFieldCalculator(tr.network, meta, lat).compute_batch(s)
+    assert np.abs(np.einsum("bic,bic->bi", h, s / np.linalg.norm(s, axis=-1, keepdims=True))).max() < 1e-5
+    bp = build_network("bp", descriptor={"kind": "spin_bonds", "lattice": "triangular", "cutoff": 1.01}, hidden=[8])
+    with pytest.raises(ConfigError, match="project_output"):
+        Trainer(bp, ds.subset("train"), ds.subset("val"), project_output=True)

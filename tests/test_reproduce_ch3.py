@@ -109,7 +109,8 @@ def test_cnn_is_trained_and_used_on_torques(tiny, monkeypatch, tmp_path):
     from latticeml.models.sd import random_spins
 
     scales = copy.deepcopy(ch3_ml.SCALES)
-    scales["quick"]["cnn_train"] = dict(TINY["cnn_train"], loss="relative_l1", warm_start={"loss": "mse"})
+    scales["quick"]["cnn_train"] = dict(TINY["cnn_train"], loss="relative_l1", warm_start={"loss": "mse"},
+                                        project_output=True)  # as SCALES: the loss compares torques
     scales["quick"]["cnn_data"] = dict(TINY["cnn_data"], extra_train={"random": 1, "skl": 1, "seed_offset": 7})
     monkeypatch.setattr(ch3_ml, "SCALES", scales)
     path, ds = ch3_ml.cnn_model(tmp_path / "fig3.4", quick=True, seed=0)

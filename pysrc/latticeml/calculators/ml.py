@@ -107,8 +107,9 @@ class CNNFieldCalculator(MLCalculator):
         B, N, C = x.shape
         y = self.network(x.reshape(B, *self.lattice.shape, C).movedim(-1, 1)).movedim(1, -1).reshape(B, N, -1)
         if self.model_metadata.get("output_projection") == "perpendicular":
-            unit = x / x.norm(dim=-1, keepdim=True)  # the SIB midpoint spins are not unit vectors
-            y = y - (y * unit).sum(-1, keepdim=True) * unit
+            from ..ml.data import perpendicular_torch
+
+            y = perpendicular_torch(y, x)
         return y
 
 

@@ -149,6 +149,12 @@ def perpendicular(field: np.ndarray, spins: np.ndarray) -> np.ndarray:
     return field - np.sum(field * spins, axis=-1, keepdims=True) * spins
 
 
+def perpendicular_torch(field, spins):
+    """Torch H − (H·Ŝ)Ŝ with Ŝ = S/|S| (the SIB midpoint spins are not unit vectors): what a torque S × H sees."""
+    unit = spins / spins.norm(dim=-1, keepdim=True)
+    return field - (field * unit).sum(-1, keepdim=True) * unit
+
+
 def normalization_stats(inputs, targets, energy, field_kind: str, n_sites: int) -> dict:
     """Statistics of the training split stored in the file (and later, via the trainer, in the model)."""
     finite = targets[np.isfinite(targets)]

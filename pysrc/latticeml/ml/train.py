@@ -25,7 +25,7 @@ import torch
 from ..errors import ConfigError, LatticeMLError
 from ..io.schema import REQUIRED, Param, check_mapping, validate_section
 from ._config import load_yaml
-from .data import Dataset, load_dataset, perpendicular
+from .data import Dataset, load_dataset, perpendicular, perpendicular_torch
 from .modelfile import save_model
 from .networks import NETWORKS, build_network
 
@@ -66,6 +66,11 @@ class Trainer:
         Weight of the per-site energy error in the BP loss.
     augment : dict, optional
         ``{"point_group": bool, "spin_rotation": bool, "time_reversal": bool}`` (see :mod:`.augment`).
+    project_output : bool, default False
+        CNN spin models: project the prediction to H_⊥ before the loss, so that the loss compares torques (Eq. 3.11's
+        S × ŷ does not see ŷ's part along S, nor does LLG) and the network need not learn the projection
+        H − (H·S)S itself; the model file records ``output_projection: "perpendicular"`` and
+        :class:`~latticeml.calculators.ml.CNNFieldCalculator` projects the same way at inference.
     seed : int
     device : {"cpu", "cuda", "auto"}
     checkpoint : path, optional
@@ -84,7 +89,7 @@ class Trainer:
                  lr: float = 1e-3, batch_size: int = 8, max_epochs: int = 100, patience: int = 20,
                  plateau_patience: int = 5, plateau_factor: float = 0.5, min_lr: float = 1e-6,
                  energy_weight: float = 0.0, augment: dict | None = None, seed: int = 0, device: str = "cpu",
-                 checkpoint=None, progress: bool = False):
+                 checkpoint=None, progress: bool = False, project_output: bool = False):
         self.kind = network.kind
         self.loss_name = loss or DEFAULT_LOSS[self.kind]
         if self.loss_name not in LOSSES:
@@ -94,6 +99,10 @@ class Trainer:
         self.device = _device(device)
         self.lattice = lattice if lattice is not None else train.lattice()
         self.field_kind = train.metadata.get("field_kind", "")
+        if project_output and (self.kind != "cnn" or self.field_kind != "spin"):
+            raise ConfigError("training.project_output", "only CNN spin-field models have an output to project; "
+                              "remove project_output")
+        self.project_output = bool(project_output)
         self.network = network.to(self.device)
         if self.kind == "bp":
             self.network.attach(self.lattice)
@@ -165,6 +174,8 @@ class Trainer:
             return loss
         if self.kind == "cnn":
             pred = net.standardized(self._image(x)).movedim(1, -1).reshape(y.shape)
+            if self.project_output:
+                pred = perpendicular_torch(pred, x)
             true = y / self.target_scale
             return relative_l1(pred, true) if self.loss_name == "relative_l1" else ((pred - true) ** 2).mean()
         true = (y - net.target_mean) / net.target_std
@@ -290,6 +301,8 @@ class Trainer:
                "target": "field_perp" if self.field_kind == "spin" and self.kind == "cnn" else meta.get("target"),
                "normalization": self.train_data.normalization,
                "training": {"epochs": self.epoch, "best_val_loss": self.best_val_, "loss": self.loss_name}}
+        if self.project_output:
+            out["output_projection"] = "perpendicular"
         out.update(extra or {})
         return out
 
@@ -349,6 +362,7 @@ _TRAINING_PARAMS = {
                             high_open=True),
     "min_lr": Param("float", 1e-6, low=0),
     "energy_weight": Param("float", 0.0, "weight of the per-site energy error (BP)", low=0),
+    "project_output": Param("bool", False, "CNN spin models: the loss compares the output's torque part (H_⊥)"),
     "seed": Param("int", 0, low=0),
     "device": Param("choice", "cpu", choices=("cpu", "cuda", "auto")),
 }
