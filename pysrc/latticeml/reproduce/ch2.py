@@ -146,23 +146,42 @@ _ARROWS = (("→ (+x)", 0), ("← (−x)", 2), ("↑ (+y)", 3), ("↓ (−y)", 1
 
 
 def fig2_4(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
-    """Fig. 2.4: ML vs exact ΔE of the four hop directions; test MSE on standardised targets (T1, T2)."""
+    """Fig. 2.4: ML vs exact ΔE of the four hop directions; test MSE on standardised targets (T1, T2).
+
+    What is scored. The model's outputs are the four ΔE_d (Fig. 2.4 plots them, and its MSE 0.046 / 0.041 is theirs);
+    each is standardised by the variance of the exact ΔE_d over the training rows of all classes (blocked moves have
+    no ΔE), so MSE_std = 1 − R². These four carry the pass flags. The 12 invariant network targets (T0… per
+    class, spec §4.4) are internal: their standardised MSEs are recorded as diagnostics (``passed`` null), because the
+    direction differences T1–T3 have a small spread (std 0.04–0.09 t against 0.60 t for the sum) so a small absolute
+    error is a large standardised one; the dissertation reports no number for them.
+    """
     net_set, samples, split, timing = trained_model(out_dir, quick, seed)
     ev = evaluate_networks(net_set, samples, split)
     metrics = []
-    pooled = {"train": [], "test": []}
+    tr_exact = ev["parity_train"]["exact"]
+    train_var = np.array([tr_exact[np.isfinite(tr_exact[:, d]), d].var() for d in range(4)])
+    pooled = {}
+    for part, key in (("test", "parity"), ("train", "parity_train")):
+        exact, ml = ev[key]["exact"], ev[key]["ml"]
+        errs = []
+        for label, d in _ARROWS:
+            ok = np.isfinite(exact[:, d])
+            e2 = (ml[ok, d] - exact[ok, d]) ** 2
+            errs.append(e2 / train_var[d])
+            if part == "test":
+                mse = float(e2.mean() / train_var[d])
+                metrics.append(_metric(f"test_mse_std[dE{label.split()[1]}]", mse, 0.046, "<= 0.06 (R^2 >= 0.94)", mse <= 0.06,
+                                       f"n={int(ok.sum())} test hops, rmse {np.sqrt(e2.mean()):.4f} t, "
+                                       f"std {np.sqrt(train_var[d]):.4f} t"))
+        pooled[part] = float(np.concatenate(errs).mean())
+    for part, target in (("test", 0.046), ("train", 0.041)):
+        metrics.append(_metric(f"{part}_mse_std_pooled", pooled[part], target, "<= 0.06",
+                               pooled[part] <= 0.06 if part == "test" else None, "ΔE of all four directions"))
     for name in net_set.nets:
         for k, mse in enumerate(ev[name]["test"]["mse_std"]):
-            metrics.append(_metric(f"test_mse_std[{name}/T{k}]", mse, 0.046, "<= 0.06 (R^2 >= 0.94)", mse <= 0.06,
-                                   f"n_test={ev[name]['test']['n']}, R2={ev[name]['test']['r2'][k]:.3f}"))
-        for part in pooled:
-            n = ev[name][part]["n"]
-            pooled[part] += [(m, n) for m in ev[name][part]["mse_std"]]
-    for part, target in (("test", 0.046), ("train", 0.041)):
-        vals, weights = np.array(pooled[part]).T
-        value = float(np.average(vals, weights=weights))
-        metrics.append(_metric(f"{part}_mse_std_pooled", value, target, "<= 0.06",
-                               value <= 0.06 if part == "test" else None, "sample-weighted over all 12 outputs"))
+            metrics.append(_metric(f"network_test_mse_std[{name}/T{k}]", mse, None, "diagnostic", None,
+                                   f"invariant target; n_test={ev[name]['test']['n']}, "
+                                   f"R2={ev[name]['test']['r2'][k]:.3f}"))
     rmse = ev["P4"]["test"]["rmse"]
     big = int(np.argmax(rmse))
     metrics.append(_metric("rmse_largest_variance_output", rmse[big], 0.065, "<= 1.5 x 0.065 t", rmse[big] <= 0.0975,
@@ -171,18 +190,21 @@ def fig2_4(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     metrics.append(_metric("rmse_other_outputs_max", max(others), 0.019, "<= 1.5 x 0.019 t", max(others) <= 0.0285,
                            "other P4 outputs, units of t"))
     exact, ml = ev["parity"]["exact"], ev["parity"]["ml"]
+    tr_ml = ev["parity_train"]["ml"]
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
     for ax, (label, d) in zip(axes, _ARROWS):
-        ok = np.isfinite(exact[:, d]) & np.isfinite(ml[:, d])
+        ok, tr = np.isfinite(exact[:, d]), np.isfinite(tr_exact[:, d])
         err = float(np.sqrt(np.mean((ml[ok, d] - exact[ok, d]) ** 2)))
         metrics.append(_metric(f"dE_rmse[{label.split()[1]}]", err, None, "", None, f"test hops {label}, units of t"))
-        ax.plot(exact[ok, d], ml[ok, d], ".", ms=1.5, alpha=0.4)
+        ax.plot(tr_exact[tr, d], tr_ml[tr, d], ".", ms=1.5, alpha=0.3, label="train")
+        ax.plot(exact[ok, d], ml[ok, d], ".", ms=1.5, alpha=0.4, label="test")
         lim = [float(np.min(exact[ok, d])), float(np.max(exact[ok, d]))]
         ax.plot(lim, lim, "k-", lw=0.8)
-        ax.set_title(f"{label}  rmse {err:.3f}")
-        ax.set_xlabel("exact ΔE")
-    axes[0].set_ylabel("ML ΔE")
+        ax.set_title(f"ΔE {label}  test MSE$_{{std}}$ {err**2 / train_var[d]:.3f}", fontsize=9)
+        ax.set_xlabel("exact ΔE (t)")
+    axes[0].set_ylabel("ML ΔE (t)")
+    axes[0].legend(loc="upper left", markerscale=6, fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "fig2_4_parity.png", dpi=120)
     plt.close(fig)

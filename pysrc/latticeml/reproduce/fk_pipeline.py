@@ -377,15 +377,16 @@ def evaluate_networks(net_set: FKNetworkSet, samples: FKSamples, split: dict | N
     """Accuracy per class and output on the train and test rows (all rows as "test" when ``split`` is None).
 
     Returns ``{name: {"train"/"test": {"mse_std": [...], "r2": [...], "rmse": [...], "n": int}}}`` ("train" = every
-    non-test row; MSE in units of the training target's variance, as in Fig. 2.4) plus ``"parity"``: exact and predicted ΔE
-    (n, 4) of the test rows of all classes, directions +x, −y, −x, +y.
+    non-test row; MSE of the invariant network targets in units of their training variance) plus
+    ``"parity"`` and ``"parity_train"``: exact and predicted ΔE (n, 4) of the test (train) rows of all classes,
+    directions +x, −y, −x, +y (not finite where the move is blocked): the model's outputs, which Fig. 2.4 plots.
     """
     from ..descriptors.fk import CLASS_NAMES, FKClassification, FKDescriptor
     from ..lattice import square
 
     decoder = FKDescriptor(square(3), rc=DESCRIPTOR_SETTINGS["rc"])  # decoding uses frames and signs only
     out = {}
-    parity_true, parity_pred = [], []
+    parity = {"test": ([], []), "train": ([], [])}
     for name in CLASS_ORDER:
         d = samples.data[name]
         test = split[name] if split is not None else np.ones(len(d["X"]), bool)
@@ -400,11 +401,13 @@ def evaluate_networks(net_set: FKNetworkSet, samples: FKSamples, split: dict | N
             res[part] = {"mse_std": ((err / std) ** 2).mean(0).tolist(),
                          "r2": (1 - (err**2).mean(0) / np.where(var > 0, var, np.nan)).tolist(),
                          "rmse": np.sqrt((err**2).mean(0)).tolist(), "n": int(rows.sum())}
+            n = int(rows.sum())
+            c = FKClassification(np.zeros(n, np.int64), np.full(n, CLASS_NAMES.index(name)), d["frame"][rows],
+                                 d["signs"][rows], np.ones(n, bool), np.isfinite(d["dE"][rows]))
+            parity[part][0].append(d["dE"][rows])
+            parity[part][1].append(decoder.dE_from_targets({name: pred[rows]}, c))
         out[name] = res
-        n_test = int(test.sum())
-        c = FKClassification(np.zeros(n_test, np.int64), np.full(n_test, CLASS_NAMES.index(name)),
-                             d["frame"][test], d["signs"][test], np.ones(n_test, bool), np.isfinite(d["dE"][test]))
-        parity_true.append(d["dE"][test])
-        parity_pred.append(decoder.dE_from_targets({name: pred[test]}, c) if n_test else d["dE"][test])
-    out["parity"] = {"exact": np.concatenate(parity_true), "ml": np.concatenate(parity_pred)}
+    for part, key in (("test", "parity"), ("train", "parity_train")):
+        if parity[part][0]:
+            out[key] = {"exact": np.concatenate(parity[part][0]), "ml": np.concatenate(parity[part][1])}
     return out
