@@ -131,3 +131,35 @@ def test_feature_term_tables_equal_the_reference_formulas(desc):
         np.testing.assert_array_equal(X64[name], ref)
         assert X32[name].dtype == np.float32
         np.testing.assert_array_equal(X32[name], ref)
+
+
+@pytest.mark.parametrize("density", [0.19, 0.5, 0.85])
+def test_compiled_loops_equal_the_numpy_reference(desc, density):
+    """The numba loops of classify, features and dE_from_targets give the numpy code's results exactly."""
+    import dataclasses
+
+    from latticeml.descriptors.fk import HAVE_NUMBA
+
+    if not HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(7)
+    occ = (rng.random(desc.lattice.N) < density).astype(np.int8)
+    sites = rng.permutation(np.flatnonzero(occ))
+    T = None
+    out = {}
+    for use_numba in (False, True):
+        desc.use_numba = use_numba
+        try:
+            c = desc.classify(occ, sites)
+            if T is None:
+                T = {name: rng.normal(size=(len(c.members(name)), N_TARGETS[name])) for name in CLASS_NAMES[:5]}
+            out[use_numba] = (c, desc.features(occ, c, np.float32), desc.dE_from_targets(T, c))
+        finally:
+            desc.use_numba = HAVE_NUMBA
+    (c1, X1, E1), (c0, X0, E0) = out[True], out[False]
+    for f in dataclasses.fields(c0):
+        a, b = getattr(c1, f.name), getattr(c0, f.name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), f.name
+    for name in CLASS_NAMES[:5]:
+        assert X1[name].dtype == np.float32 and np.array_equal(X1[name], X0[name]), name
+    np.testing.assert_array_equal(E1, E0)

@@ -121,7 +121,30 @@ def test_stacked_networks_compute_the_module_function(activation):
         x = torch.as_tensor(rng.normal(size=(7, 316)))
         with torch.no_grad():
             ref = torch.cat([net(x) for net in nets], dim=1)
-        np.testing.assert_allclose(StackedDeltaENets(nets)(x).numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+        stacked = StackedDeltaENets(nets)
+        np.testing.assert_allclose(stacked(x).numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+        stacked.MAX_ROWS = 3  # large batches go through in slices of rows
+        np.testing.assert_allclose(stacked(x).numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_stacked_inference_equals_module_forward_to_rounding():
+    """The kMC fast path in float32 (chunked StackedDeltaENets of the 12 networks of Table 2.2's architecture)
+    gives the plain module forward's ΔE to float32 rounding, on batches of kMC size and larger."""
+    from latticeml.reproduce.fk_pipeline import FKNetworkSet
+
+    lat = square(24)
+    calc = FKNetworkSet.untrained(seed=2).calculator(lat)
+    assert calc.dtype == torch.float32 and calc._stacks is not None
+    occ = (np.random.default_rng(6).random(lat.N) < 0.19).astype(np.int8)
+    sites = np.flatnonzero(occ)
+    for batch in (sites[:35], sites):  # one kMC batch; all electrons (P4 beyond StackedDeltaENets.MAX_ROWS)
+        fast = calc.direction_energies(occ, batch)
+        stacks, calc._stacks = calc._stacks, None  # the plain module call
+        ref = calc.direction_energies(occ, batch)
+        calc._stacks = stacks
+        assert np.array_equal(np.isinf(fast), np.isinf(ref)) and np.isfinite(ref).any()
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(fast[finite], ref[finite], rtol=1e-5, atol=1e-5 * np.abs(ref[finite]).max())
 
 
 def test_calculator_stacked_inference_equals_module_inference(tmp_path):

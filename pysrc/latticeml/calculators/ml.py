@@ -121,14 +121,20 @@ class FKDeltaECalculator(MLCalculator):
     covariantly (``FKDescriptor.dE_from_targets``). The calculator keeps no state, so ``reset``/``commit`` are
     free; there is no total energy (``compute`` is not available).
 
-    ``workers`` > 1 classifies the electrons in two halves and computes the features and networks of the
-    environment classes in that many threads, largest classes first (samples × outputs); numpy and torch release
-    the GIL in their kernels. The calling thread does any part no worker has started when it gets there.
+    ``workers`` > 1 evaluates the networks in that many threads (and classifies the electrons in two halves where
+    the descriptor runs without numba); numpy, torch and the descriptor's numba loops release the GIL in their
+    kernels. The unit of work is a chunk of at most ``NETS_PER_TASK`` networks of one class (its features are
+    computed once, by the first chunk that needs them), largest first: with whole classes as units, class P4
+    (4 networks, ~80 % of the electrons) was ~70 % of the network time, so one thread ran it while the other idled;
+    in chunks of two the threads share P4. The calling thread does any chunk no worker has started when it gets
+    there.
     Why not torch's own intra-op threads: kMC batches hold a few dozen electrons per class, too little work per
     kernel to split well (and its spin-waiting threads collapse on a loaded machine: one sweep took minutes),
-    whereas the classes are independent. The result does not depend on ``workers``: every call is the same, only
-    the thread running it changes.
+    whereas the networks are independent. The result does not depend on ``workers``: the chunks are the same
+    and every call is the same, only the thread running it changes.
     """
+
+    NETS_PER_TASK = 2
 
     field_kind = "occupation"
 
@@ -162,8 +168,9 @@ class FKDeltaECalculator(MLCalculator):
         self._pool = ThreadPoolExecutor(self._workers - 1) if self._workers > 1 else None
 
     def _stacked_networks(self) -> dict | None:
-        """Per class, the class's DeltaENet(s) as one :class:`~latticeml.ml.fk.StackedDeltaENets` (fewer, larger
-        kernels for the small kMC batches); None for a network of another structure (then it is called as is)."""
+        """Per class, the class's DeltaENet(s) in chunks of at most ``NETS_PER_TASK``, each one
+        :class:`~latticeml.ml.fk.StackedDeltaENets` (fewer, larger kernels for the small kMC batches; chunks are
+        the units of work of the threads); None for a network of another structure (then it is called as is)."""
         from ..ml.fk import StackedDeltaENets
         from ..ml.networks import DeltaENet
 
@@ -175,7 +182,8 @@ class FKDeltaECalculator(MLCalculator):
             group = [member] if isinstance(member, DeltaENet) else list(member)
             if not group or not all(isinstance(n, DeltaENet) for n in group):
                 return None
-            stacks[name] = StackedDeltaENets(group)
+            stacks[name] = [StackedDeltaENets(group[i:i + self.NETS_PER_TASK])
+                            for i in range(0, len(group), self.NETS_PER_TASK)]
         return stacks
 
     def reset(self, fields) -> None:
@@ -185,8 +193,9 @@ class FKDeltaECalculator(MLCalculator):
         """Stateless: nothing to update."""
 
     def _classify(self, occ: np.ndarray, sites: np.ndarray):
-        """``descriptor.classify``, with ``workers`` > 1 in two halves at once (it works electron by electron)."""
-        if self._pool is None or len(sites) < 16:
+        """``descriptor.classify``, with ``workers`` > 1 in two halves at once (it works electron by electron) unless
+        it runs compiled (numba: ~1 µs per electron, less than handing half a batch to a thread)."""
+        if self._pool is None or len(sites) < 16 or self.descriptor.use_numba:
             return self.descriptor.classify(occ, sites)
         from dataclasses import fields
 
@@ -197,6 +206,47 @@ class FKDeltaECalculator(MLCalculator):
         second = self.descriptor.classify(occ, sites[half:]) if pending.cancel() else pending.result()
         return type(first)(*[np.concatenate([getattr(first, f.name), getattr(second, f.name)])
                              for f in fields(first)])
+
+    def _stacked_targets(self, occ: np.ndarray, c, names: list) -> dict:
+        """Class targets {name: (n_class, n_T)} from the stacked network chunks, in ``workers`` threads."""
+        import threading
+
+        from ..descriptors.fk import CLASS_NAMES
+
+        dtype = np.float32 if self.dtype == self._torch.float32 else np.float64
+        feats, locks, out = {}, {name: threading.Lock() for name in names}, {}
+
+        def run(task):  # one chunk; numpy and torch kernels release the GIL
+            name, j = task
+            with locks[name]:  # the first chunk of a class computes its features, the others wait for them
+                if name not in feats:
+                    x = self.descriptor.features(occ, c, dtype, classes=(name,))[name]
+                    feats[name] = self._torch.from_numpy(x)
+            out[task] = self._stacks[name][j](feats[name]).double().numpy()
+
+        count = {name: int(np.sum(c.cls == CLASS_NAMES.index(name))) for name in names}
+        # cost ~ networks × (electrons + ~10): a call streams its fully connected weights whatever the batch
+        tasks = sorted(((name, j) for name in names for j in range(len(self._stacks[name]))),
+                       key=lambda t: -self._stacks[t[0]][t[1]].k * (count[t[0]] + 10))
+        if self._pool is None or len(tasks) < 2:
+            for task in tasks:
+                run(task)
+        else:
+            # the second task from another class, so that the two threads do not start on one class's features;
+            # the calling thread takes the first and then any the worker has not started when it is free (never
+            # waiting on a worker the machine has not scheduled yet)
+            other = next((i for i, t in enumerate(tasks) if t[0] != tasks[0][0]), 1)
+            tasks.insert(1, tasks.pop(other))
+            futures = [self._pool.submit(run, task) for task in tasks[1:]]
+            run(tasks[0])
+            for task, f in zip(tasks[1:], futures):
+                if f.cancel():
+                    run(task)
+            for f in futures:
+                if not f.cancelled():
+                    f.result()
+        return {name: np.concatenate([out[(name, j)] for j in range(len(self._stacks[name]))], axis=1)
+                for name in names}
 
     def direction_energies(self, occ: np.ndarray, sites: np.ndarray) -> np.ndarray:
         """ΔE (n, 4) of the electrons at ``sites`` for the hops +x, -y, -x, +y (the columns of ``self.hops``);
@@ -211,27 +261,7 @@ class FKDeltaECalculator(MLCalculator):
                 pred = self.network({k: self._tensor(v) for k, v in feats.items()})
             targets = {k: v.double().cpu().numpy() for k, v in pred.items()}
         else:
-            dtype = np.float32 if self.dtype == self._torch.float32 else np.float64
-
-            def run(name):  # features and networks of one class (numpy and torch kernels release the GIL)
-                x = self.descriptor.features(occ, c, dtype, classes=(name,))[name]
-                targets[name] = self._stacks[name](self._torch.from_numpy(x)).double().numpy()
-
-            targets = {}
-            if self._pool is None or len(names) < 2:
-                for name in names:
-                    run(name)
-            else:  # classes largest first: workers take them in order, this thread takes the first and any
-                # not started when it is free (never waiting on a worker the machine has not scheduled yet)
-                order = sorted(names, key=lambda k: -int(np.sum(c.cls == CLASS_NAMES.index(k))) * self._stacks[k].k)
-                futures = [self._pool.submit(run, name) for name in order[1:]]
-                run(order[0])
-                for name, f in zip(order[1:], futures):
-                    if f.cancel():
-                        run(name)
-                for f in futures:
-                    if not f.cancelled():
-                        f.result()
+            targets = self._stacked_targets(occ, c, names)
         return self.descriptor.dE_from_targets({k: targets.get(k, np.zeros((0, 1))) for k in CLASS_NAMES[:5]}, c)
 
     def move_energies(self, fields: np.ndarray, moves: np.ndarray) -> np.ndarray:
