@@ -25,8 +25,33 @@ trivial ŷ = 0). Measured on the quick tier (same 42 test snapshots, fraction of
 raw-output MSE as before 0.04 (early stop at 30 epochs) / 0.33 (120 epochs, 28 training runs); torque MSE 0.51
 after 30 epochs, 0.57 after 70, and the relative L1 stage adds ≈ 0; the linear RKKY-like kernel H(q) = K(q) S(q)
 fitted by least squares gives 0.37. Both training and validation torque MSE stall at ≈ 0.06 (normalised units):
-half the training runs give the same 0.06, and 64 channels learn no faster per epoch, so on 12² data the CPU tier
-stays far from the 90% target (fig3.4 quick: 0.55; random starts 0.41, SkL 0.70).
+half the training runs give the same 0.06, 4 runs (84 snapshots) reach 0.061 / 0.065 after 110 epochs, and 64
+channels learn no faster per epoch (fig3.4 quick: 0.553; random starts 0.41, SkL 0.70; 292 CPU-s).
+
+Why the quick tier stays far from target 4 (≥ 90 % < 10°), measured Nov 2026 (session 3; scripts not in the package).
+(1) The 12² truth is mostly a finite-size effect. The exact field of the same 12-periodic texture on the (12k)² torus
+(k² Bloch twists of the 288×288 matrix, T_el = 0.01) converges by k = 4 (48²: within 10° of k = 8 on 97 % of sites,
+relative RMS 2.5 %), but the 12² field agrees with it on only 41 % of the test sites (relative RMS difference 0.41; 44 %
+at T_el = 0.03, 56 % at T_el = 0.1). With a level spacing ≈ 0.04 ≫ T_el, the small H_⊥ (0.005–0.025) depends on which
+few levels near μ are occupied: a global, near-discontinuous function of all spins. The wrong sites are spread over all
+|H_⊥| quartiles (0.40–0.64 < 10°) and all snapshot times. Even 24² is not converged: on 24² LLG snapshots the 24² field
+agrees with the 72² one on 80 % of sites (random 86 %, SkL 73 %; 48² vs 72²: 98.5 %). (2) Against a converged target the
+field is still not learned to 10°: with the 48² field of the same 12² snapshots as target (16 twists × 672 snapshots, ≈
+220 CPU-s more) the CNN of this tier reaches 0.71 (train / validation torque MSE 0.018 / 0.020, 124 CPU-s), width 64
+0.73 after 50 MSE epochs (310 CPU-s, same per-epoch curve); a least-squares linear kernel K(d) (one weight per D6 orbit,
+fitted after projection to H_⊥) reaches 0.65 / 0.70 / 0.71 for radius 3 / 5 / 6 (0.37 / 0.39 / 0.41 on the 12² field;
+0.69 from a quarter of the data; on 24² snapshots against their 72² field 0.68 with the radius-5 kernel of the 12²
+snapshots and 0.72 with radius 11 fitted in sample); adding every cubic term S_a (S_b·S_c) with a within 3 and b, c
+within 1 gives 0.68 (no gain); the CNN as a correction to the fitted kernel (a linear skip in the network) 0.72 after 80
+epochs, 153 CPU-s (at Adam lr 1e-3 its residual blocks die at once and the loss stays the kernel's). So the linear RKKY
+part is ≈ 0.70 and what is left is neither local low order nor learned by this CNN in minutes. (3) 24² exact data (spec
+§11 CPU tier; 4 training + 2 test runs of 100 steps saved every 5, 241 CPU-s under load): CNN 0.61 after 50 MSE epochs
+(49 CPU-s; the relative L1 stage then lowers it to 0.56) and a plateau of 0.62 by 100 epochs (150 epochs: 0.625, 147
+CPU-s, train / validation MSE 0.023 / 0.027); the 12²-trained CNN scores 0.45 on the same 24² test snapshots. So ≈ 390
+CPU-s give 0.62 against 0.55 for the 12² tier's ≈ 310 s, and by (1) a model of the converged field would itself score
+only ≈ 0.8 against 24² truth. What it would take: exact data on ≥ 48² (finite-size effects below 10° on ≥ 98 % of
+sites), i.e. the GPU tier, and it is open whether a CNN of this family reaches 90 % there at T_el = 0.01 (on 12-periodic
+textures with 48² truth it stalls at 0.71–0.72).
 
 ===========  =============================================================  ==========================================
 target       --quick (CPU, 12×12 exact data)                                full scale (spec §9, GPU)
