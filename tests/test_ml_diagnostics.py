@@ -26,6 +26,15 @@ def _cnn_calc(lat, **kw):
     return CNNFieldCalculator(net, {"kind": "cnn", "field_kind": "spin"}, lat, dtype="float64")
 
 
+def _heisenberg_data_and_cnn(tmp_path, lat, steps: int):
+    """A small LLG dataset of the Heisenberg model (4 random runs, split 2/1/1) and a fresh small CNN."""
+    path = generate_dataset(tmp_path / "tri.h5", lattice=lat, make_calculator=lambda l: HeisenbergCalculator(l),
+                            make_stepper=lambda c: LLG(c, dt=0.05, alpha=0.1, T=0.05),
+                            runs=[RunSpec("random", 4)], steps=steps, save_every=4, seed=0, split=(0.5, 0.25, 0.25))
+    torch.manual_seed(0)
+    return load_dataset(path), build_network("cnn", lattice="triangular", width=8, n_blocks=1, tail=[])
+
+
 def test_exact_field_is_equivariant_and_a_cnn_is_not():
     lat = triangular(6)
     rng = np.random.default_rng(0)
@@ -62,12 +71,7 @@ def test_receptive_fields_match_the_architectures(tmp_path):
 
 def test_cnn_training_reduces_relative_l1_and_report(tmp_path):
     lat = triangular(6)
-    path = generate_dataset(tmp_path / "tri.h5", lattice=lat, make_calculator=lambda l: HeisenbergCalculator(l),
-                            make_stepper=lambda c: LLG(c, dt=0.05, alpha=0.1, T=0.05),
-                            runs=[RunSpec("random", 4)], steps=40, save_every=4, seed=0, split=(0.5, 0.25, 0.25))
-    ds = load_dataset(path)
-    torch.manual_seed(0)
-    net = build_network("cnn", lattice="triangular", width=8, n_blocks=1, tail=[])
+    ds, net = _heisenberg_data_and_cnn(tmp_path, lat, steps=40)
     tr = Trainer(net, ds.subset("train"), ds.subset("val"), lr=3e-3, batch_size=4, max_epochs=8,
                  augment={"point_group": True, "spin_rotation": True, "time_reversal": True})
     before = tr.evaluate("val")
@@ -99,12 +103,7 @@ def test_torque_projected_training_is_recorded_and_refused_for_other_models(tmp_
     from latticeml.errors import ConfigError
 
     lat = triangular(6)
-    path = generate_dataset(tmp_path / "tri.h5", lattice=lat, make_calculator=lambda l: HeisenbergCalculator(l),
-                            make_stepper=lambda c: LLG(c, dt=0.05, alpha=0.1, T=0.05),
-                            runs=[RunSpec("random", 4)], steps=8, save_every=4, seed=0, split=(0.5, 0.25, 0.25))
-    ds = load_dataset(path)
-    torch.manual_seed(0)
-    net = build_network("cnn", lattice="triangular", width=8, n_blocks=1, tail=[])
+    ds, net = _heisenberg_data_and_cnn(tmp_path, lat, steps=8)
     tr = Trainer(net, ds.subset("train"), ds.subset("val"), max_epochs=1, project_output=True)
     tr.fit()
     meta = tr.model_metadata()
