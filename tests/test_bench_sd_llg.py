@@ -21,3 +21,10 @@ def test_sd_llg_reports_exact_and_ml_llg_steps():
     for name in ("cnn", "bp"):
         assert np.isclose(large[name]["spin_steps_per_second"], large["N"] / large[name]["seconds_per_step"])
         assert compare[name]["speedup_vs_fast_exact_step"] > 0 and compare[name]["speedup_vs_ed_step"] > 0
+    import torch
+
+    gpu = res["gpu"]
+    if torch.cuda.is_available():
+        assert gpu["device"] == "cuda" and gpu["rel_error_field"] < 1e-6 and gpu["speedup_ed_vs_numpy_ed"] > 0
+    else:
+        assert gpu == {"skipped": "no CUDA GPU visible to torch"}

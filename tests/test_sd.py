@@ -190,12 +190,23 @@ def test_kpm_agrees_with_ed(lat12, configs, ed_fields, name):
     assert _rel(_perp(S, res.forces), _perp(S, ref)) < 1e-3
 
 
+def _torch_devices():
+    """None (numpy) always; the torch devices this machine has (CPU when torch is installed, CUDA with a GPU)."""
+    try:
+        import torch
+    except ImportError:
+        return [None]
+    return [None, "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", _torch_devices())
 @pytest.mark.parametrize("name", ["random", "skl"])
-def test_fast_method_agrees_with_ed_along_a_trajectory(lat12, configs, name):
-    """CheFSI warm-started from the previous configuration: field within 1e-6 relative of ED at every step."""
+def test_fast_method_agrees_with_ed_along_a_trajectory(lat12, configs, name, device):
+    """CheFSI warm-started from the previous configuration: field within 1e-6 relative of ED at every step, on
+    numpy and on the torch devices (dense products, Cholesky Rayleigh-Ritz)."""
     S = configs[name].copy()
     ed = SDCalculator(lat12, method="ed")
-    fast = SDCalculator(lat12, method="fast", ed_check_every=0)
+    fast = SDCalculator(lat12, method="fast", ed_check_every=0, device=device)
     first = fast.compute(S)
     assert first.extras["fast_start"] == "ed"
     for _ in range(4):
@@ -220,6 +231,32 @@ def test_fast_method_recovers_from_a_jump_and_checks_against_ed(lat12, configs):
     assert res2.extras["ed_check_rel_error"] < 1e-6
 
 
+@pytest.mark.parametrize("device", [d for d in _torch_devices() if d is not None])
+def test_torch_ed_equals_numpy_ed(lat12, configs, ed_fields, device):
+    """Dense ED on a torch device: the same field, grand potential and filling as the numpy reference."""
+    calc = SDCalculator(lat12, method="ed", device=device)
+    for name, S in configs.items():
+        res, ref = calc.compute(S), ed_fields[name]
+        assert np.abs(res.forces - ref.forces).max() < 1e-12
+        assert res.energy == pytest.approx(ref.energy, abs=1e-10)
+        assert res.extras["n_electrons"] == pytest.approx(ref.extras["n_electrons"], abs=1e-9)
+
+
+def test_device_choice_is_checked(lat12):
+    pytest.importorskip("torch")
+    import torch
+
+    with pytest.raises(ConfigError, match="device"):
+        SDCalculator(lat12, method="ed", device="tpu")
+    with pytest.raises(ConfigError, match="KPM"):
+        SDCalculator(lat12, method="kpm", device="cpu")
+    auto = SDCalculator(lat12, method="fast", device="auto")
+    assert auto.device == ("cuda" if torch.cuda.is_available() else None)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no GPU"):
+            SDCalculator(lat12, method="ed", device="cuda")
+
+
 def test_invalid_configuration_is_refused(lat12):
     with pytest.raises(ConfigError):
         SDCalculator(lat12, method="lanczos")
@@ -238,3 +275,39 @@ def test_kpm_probing_reports_an_error_estimate(lat12, configs, ed_fields):
     res = SDCalculator(lat12, method="kpm", probing_period=6, num_moments=400, T_el=0.01).compute(S)
     true_error = _rel(res.forces, ed_fields["skl"].forces)
     assert 1e-3 < true_error < res.extras["probing_error_estimate"]
+
+
+_WITHOUT_TORCH = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch blocked")
+sys.meta_path.insert(0, _Block())
+import numpy as np
+import latticeml.calculators.exact, latticeml.analysis.spin, latticeml.analysis.fk
+from latticeml.lattice import triangular
+from latticeml.calculators.sd import SDCalculator
+from latticeml.models.sd import random_spins
+from latticeml.dynamics import LLG, State
+lat = triangular(6)
+calc = SDCalculator(lat, method="fast", device="auto")
+assert calc.device is None, calc.device
+state = State(random_spins(lat.N, 0))
+llg = LLG(calc, dt=0.1, alpha=0.1, T=0.0)
+llg.prepare(state)
+llg.step(state, np.random.default_rng(0))
+assert "torch" not in sys.modules
+print("ran without torch")
+"""
+
+
+def test_exact_physics_runs_without_torch():
+    """The exact solvers, dynamics and analysis import and run with torch unimportable; device='auto' falls back
+    to numpy there."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ran without torch" in out.stdout

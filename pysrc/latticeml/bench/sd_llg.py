@@ -77,7 +77,7 @@ def _time(fn, repeat=1):
     return best[0], best[1], out
 
 
-def _exact_size(L: int, steps: int, seed: int) -> dict:
+def _exact_size(L: int, steps: int, seed: int, device: str | None = None) -> dict:
     from ..calculators.sd import SDCalculator
     from ..dynamics import LLG, State
     from ..lattice import triangular
@@ -85,8 +85,8 @@ def _exact_size(L: int, steps: int, seed: int) -> dict:
 
     lat = triangular(L)
     spins = perturbed_skyrmion_lattice(lat, rng=seed)
-    ed = SDCalculator(lat, method="ed", h_ext=0.005)
-    fast = _Recorder(SDCalculator(lat, method="fast", h_ext=0.005, ed_check_every=0))
+    ed = SDCalculator(lat, method="ed", h_ext=0.005, device=device)
+    fast = _Recorder(SDCalculator(lat, method="fast", h_ext=0.005, ed_check_every=0, device=device))
     t_start, _, _ = _time(lambda: fast.compute(spins))  # the fast method starts from one dense ED
     llg = LLG(fast, dt=0.1, alpha=0.05, T=0.001)
     state = State(spins.copy())
@@ -108,7 +108,7 @@ def _exact_size(L: int, steps: int, seed: int) -> dict:
     # the fastest call is the least disturbed by other jobs on a shared machine (ED is timed once at 48²)
     t_fast, cpu_fast = float(np.min(per_eval)), float(np.min(cpu_per_eval))
     return {
-        "L": L, "matrix_size": 2 * lat.N, "subspace_size": k, "llg_steps": steps,
+        "L": L, "device": device or "numpy", "matrix_size": 2 * lat.N, "subspace_size": k, "llg_steps": steps,
         "ed_seconds": t_ed, "ed_cpu_seconds": cpu_ed,
         "fast_seconds_per_eval": t_fast, "fast_cpu_seconds_per_eval": cpu_fast,
         "fast_seconds_median": float(np.median(per_eval)), "fast_cpu_seconds_median": float(np.median(cpu_per_eval)),
@@ -260,6 +260,7 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
         exact = [_exact_size(L, steps, seed) for L in sizes]
         kpm = _kpm_size(sizes[0], seed)
         ml_llg = _ml_llg(ml_L, exact[-1], ml_tiers, steps, seed, threads)
+    gpu = _gpu_part(exact[-1], steps, seed)
     largest = exact[-1]
     return {
         "description": "seconds per exact s-d exchange-field evaluation: dense ED vs Chebyshev-filtered subspace "
@@ -276,4 +277,23 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
                                   and largest["rel_error_field"] <= TARGET_REL_ERROR)},
         "ml": _ml_part(sizes, quick),
         "ml_llg": ml_llg,
+        "gpu": gpu,
     }
+
+
+def _gpu_part(numpy_result: dict, steps: int, seed: int) -> dict:
+    """Dense ED and CheFSI on the GPU through torch (``SDCalculator(device="cuda")``) on the largest size, with
+    their speedups over this run's numpy timings of the same size; skipped where torch sees no GPU."""
+    try:
+        import torch
+    except ImportError:
+        return {"skipped": "torch is not installed"}
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA GPU visible to torch"}
+    _exact_size(12, 1, seed, device="cuda")  # CUDA context, cuSOLVER handles and kernels load outside the timing
+    out = _exact_size(numpy_result["L"], steps, seed, device="cuda")
+    out.update(gpu_name=torch.cuda.get_device_name(0),
+               speedup_ed_vs_numpy_ed=numpy_result["ed_seconds"] / out["ed_seconds"],
+               speedup_fast_vs_numpy_fast=numpy_result["fast_seconds_per_eval"] / out["fast_seconds_per_eval"],
+               speedup_fast_vs_numpy_ed=numpy_result["ed_seconds"] / out["fast_seconds_per_eval"])
+    return out

@@ -38,8 +38,9 @@ import numpy as np
 
 from ..backends import get_backend
 from ..electrons.kpm import chebyshev_filter, kpm_spin_blocks, matmat
+from ..electrons.torch_dense import TorchDenseOps, resolve_device
 from ..errors import ConfigError
-from ..models.sd import band_bounds, check_triangular, sd_hamiltonian
+from ..models.sd import band_bounds, check_triangular, hopping_matrix, sd_hamiltonian
 from .base import Calculator, Result
 
 __all__ = ["SDCalculator", "exchange_field", "METHODS"]
@@ -65,6 +66,9 @@ class SDCalculator(Calculator):
     method : "ed" | "kpm" | "fast" (see the module docstring).
     num_moments, kpm_kernel, probing_period : KPM settings (M = 1000, no kernel, exact blocks by default).
     filter_degree, resid_tol, occ_tol, buffer_energy, ed_check_every, max_passes : CheFSI settings of ``"fast"``.
+    device : None (numpy, default) or a torch device for ``"ed"`` and ``"fast"``: ``"cuda"``, ``"cpu"``, or
+        ``"auto"`` (the GPU when torch sees one, else numpy); see :mod:`latticeml.electrons.torch_dense`. A torch
+        device takes over from ``backend`` for these two methods.
     """
 
     field_kind = "spin"
@@ -73,7 +77,8 @@ class SDCalculator(Calculator):
                  T_el: float = 0.01, h_ext: float = 0.0, method: str = "ed", *, num_moments: int = 1000,
                  kpm_kernel: str | None = None, probing_period: int | None = None, filter_degree: int = 16,
                  resid_tol: float = 1e-4, occ_tol: float = 1e-14, buffer_energy: float = 0.3,
-                 ed_check_every: int = 100, max_passes: int = 6, backend: str | None = None):
+                 ed_check_every: int = 100, max_passes: int = 6, backend: str | None = None,
+                 device: str | None = None):
         check_triangular(lattice)
         if method not in METHODS:
             raise ConfigError("method", f"unknown s-d method {method!r}; choose one of {', '.join(METHODS)}")
@@ -90,6 +95,12 @@ class SDCalculator(Calculator):
             int(max_passes)
         self.bounds = band_bounds(self.t1, self.t3, self.J)
         self._kernels = get_backend(backend)
+        self.device = resolve_device(device)
+        if self.device is not None and method == "kpm":
+            raise ConfigError("device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
+                                        "(leave device unset)")
+        self._dense = None if self.device is None else TorchDenseOps(
+            hopping_matrix(lattice, self.t1, self.t3), self.J, self.device)
         self._subspace = None  # (X, ritz values) of the fast method
         self._calls_since_ed = 0
         self.metadata = dict(model="sd_triangular", lattice=lattice.describe(), t1=self.t1, t3=self.t3, J=self.J,
@@ -142,6 +153,8 @@ class SDCalculator(Calculator):
                                probing_period=probing_period)
 
     def _solve_ed(self, spins):
+        if self._dense is not None:
+            return self._dense.observables(*self._dense.eigh(spins), self.mu, self.T_el)
         k = self._kernels
         eps, psi = k.eigh(self.hamiltonian(spins))
         blocks = k.spin_blocks_ed(eps, psi, self.mu, self.T_el)
@@ -152,16 +165,22 @@ class SDCalculator(Calculator):
         return self.mu + self.T_el * np.log(1 / self.occ_tol)
 
     def _restart_from_ed(self, spins):
-        eps, psi = self._kernels.eigh(self.hamiltonian(spins))
+        if self._dense is not None:
+            eps, psi = self._dense.eigh(spins)
+        else:
+            eps, psi = self._kernels.eigh(self.hamiltonian(spins))
         cut = self._needed_cut()
         n_needed = int(np.searchsorted(eps, cut))
         k = max(int(np.searchsorted(eps, cut + self.buffer_energy)), n_needed + 16)
         k = min(k, len(eps))
-        self._subspace = (np.ascontiguousarray(psi[:, :k]), eps[:k].copy())
+        X = np.ascontiguousarray(psi[:, :k]) if self._dense is None else self._dense.lowest(psi, k)
+        self._subspace = (X, eps[:k].copy())
         self._calls_since_ed = 0
 
     def _fast_blocks(self, X, ritz):
         """(Ω, F blocks, N_el) from the tracked Ritz pairs; states above the subspace have f < occ_tol."""
+        if self._dense is not None:
+            return self._dense.observables(ritz, X, self.mu, self.T_el)
         k = self._kernels
         return (k.grand_potential(ritz, self.mu, self.T_el), k.spin_blocks_ed(ritz, X, self.mu, self.T_el),
                 float(k.fermi(ritz, self.mu, self.T_el).sum()))
@@ -172,7 +191,7 @@ class SDCalculator(Calculator):
             self._restart_from_ed(spins)
             extras.update(fast_start="ed")
             return self._fast_blocks(*self._subspace)
-        H = self._sparse(spins)
+        H = self._sparse(spins) if self._dense is None else self._dense.hamiltonian(spins)
         X, ritz = self._subspace
         cut = self._needed_cut()
         converged = False
@@ -201,6 +220,8 @@ class SDCalculator(Calculator):
 
     def _filtered_rayleigh_ritz(self, H, X, ritz, cut):
         """One CheFSI pass: filter, Rayleigh-Ritz, residual of the highest Ritz pairs below ``cut``."""
+        if self._dense is not None:
+            return self._dense.chefsi_pass(H, X, ritz[-1], cut, self.bounds, self.filter_degree)
         import scipy.linalg as sl
 
         # damp [top Ritz value, E_max]; scaling at the lower spectral bound keeps the filtered block O(1)

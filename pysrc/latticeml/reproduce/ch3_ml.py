@@ -82,7 +82,9 @@ steps), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP targe
 runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
 the CNN data present; then fig3.7 3 s, fig3.16 15 s. So any single target from an empty ``--out`` finishes in
 under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first).
-Full scale, estimated for one H100 from spec §11 (exact fields by batched dense ED or CheFSI on 48²):
+Full scale, estimated for one H100 from spec §11 (exact fields by dense ED or CheFSI on 48²; the full scale runs them
+through torch on the GPU when one is visible, ``device="auto"``; these GPU figures are the spec's estimates, not measured
+here — no GPU was available):
 
 =====================================================================  ================================
 stage                                                                  hours
@@ -145,13 +147,16 @@ SCALES = {
         "fig3.16": {"L": 24, "runs": 2, "steps": 800, "stride": 10},
     },
     "full": {
-        "cnn_data": {"L": 48, "random": 30, "skl": 30, "steps": 5000, "stride": 10, "split": (0.6, 0.1, 0.3)},
+        # exact fields on the GPU when torch sees one (SDCalculator device="auto"), else numpy
+        "cnn_data": {"L": 48, "random": 30, "skl": 30, "steps": 5000, "stride": 10, "split": (0.6, 0.1, 0.3),
+                     "device": "auto"},
         "cnn_net": {"width": 64, "n_blocks": 4, "tail": [32], "kernel_size": 5},
         "cnn_train": {"loss": "relative_l1", "max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5,
                       "project_output": True,
                       "patience": 20, "augment": AUGMENT_CNN,
                       "warm_start": {"loss": "mse", "max_epochs": 20, "plateau_patience": 5, "patience": 20}},
-        "bp_data": {"L": 48, "random": 40, "skl": 0, "steps": 10000, "stride": 10, "split": (0.7, 0.15, 0.15)},
+        "bp_data": {"L": 48, "random": 40, "skl": 0, "steps": 10000, "stride": 10, "split": (0.7, 0.15, 0.15),
+                    "device": "auto"},
         "bp_net": {"descriptor": {"kind": "spin_ir", "lattice": "triangular", "r1": 6.0, "r2": 2.0},
                    "hidden": [2048, 1024, 512, 256, 128, 64, 64, 64], "activation": "relu"},
         "bp_train": {"max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5, "patience": 20},
@@ -159,7 +164,7 @@ SCALES = {
         "fig3.11": {"L": 48, "steps": 25000, "stride": 100},
         "fig3.12": {"snapshots": 500},
         "fig3.13": {"snapshots": 50, "tile": 1},
-        "fig3.14": {"L": 48, "exact_runs": 50, "steps": 4000, "times": (50, 200, 1000, 4000)},
+        "fig3.14": {"L": 48, "exact_runs": 50, "steps": 4000, "times": (50, 200, 1000, 4000), "device": "auto"},
         "fig3.16": {"L": 150, "runs": 50, "steps": 10000, "stride": 10},
     },
 }
@@ -184,13 +189,14 @@ def _tag(*settings) -> str:
 
 # ---------------------------------------------------------------------------------------------- exact data
 def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: float, seed: int,
-                     cache: Path | None = None) -> dict:
+                     cache: Path | None = None, device: str | None = None) -> dict:
     """Exact-solver LLG runs that also record the exact exchange field at every saved snapshot.
 
     SIB, Δt = 0.1, T = 0.001, H_ext = 0.005 ẑ on the spins (added by the stepper, so the recorded field is the
     exchange field alone, the ML target of spec §7). ``starts`` lists "random" or "skl" (perturbed SkL) per run;
     run r uses ``default_rng([seed, r])``. Returns ``{"spins", "fields"}`` (runs, steps // stride + 1, N, 3) and
-    ``"steps"``; cached as npz in ``cache`` when given.
+    ``"steps"``; cached as npz in ``cache`` when given. ``device`` is the SDCalculator's (None: numpy; the full
+    scale asks for ``"auto"``, the GPU when torch sees one); it changes the field by ~1e-13, not the cache key.
     """
     from ..calculators.sd import SDCalculator
     from ..dynamics import LLG, State
@@ -208,7 +214,7 @@ def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: 
     for r, start in enumerate(starts):
         rng = np.random.default_rng([seed, r])
         spins = random_spins(lat.N, rng) if start == "random" else perturbed_skyrmion_lattice(lat, rng)
-        calc = SDCalculator(lat, method="fast")
+        calc = SDCalculator(lat, method="fast", device=device)
         llg = LLG(calc, dt=DT, alpha=alpha, T=T_EXACT, h_ext=(0.0, 0.0, H_EXT))
         state = State(spins)
         llg.prepare(state)
@@ -263,7 +269,8 @@ def _starts(cfg: dict) -> list[str]:
 
 def _dataset(out_dir: Path, cfg: dict, alpha: float, seed: int):
     starts = _starts(cfg)
-    runs = exact_field_runs(cfg["L"], starts, cfg["steps"], cfg["stride"], alpha, seed, cache=_cache(out_dir, "_data"))
+    runs = exact_field_runs(cfg["L"], starts, cfg["steps"], cfg["stride"], alpha, seed, cache=_cache(out_dir, "_data"),
+                            device=cfg.get("device"))
     return build_dataset(runs, starts, cfg["L"], cfg["split"], seed, {"llg_alpha": alpha, "llg_T": T_EXACT,
                                                                       "h_ext_on_spins": H_EXT})
 
@@ -614,7 +621,7 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
     stride = int(np.gcd.reduce(cfg["times"]))
     # seeds disjoint from the training runs (which use [seed, r])
     exact = exact_field_runs(cfg["L"], ["random"] * cfg["exact_runs"], cfg["steps"], stride, ALPHA_BP, seed + 1000,
-                             cache=cache)["spins"]
+                             cache=cache, device=cfg.get("device"))["spins"]
     # paired runs: each BP run starts from the initial state of an exact run (as the "same random seeds" of P2),
     # so the comparison measures the dynamics, not the spread of the random starts between two small ensembles
     ml = ml_llg_runs(_calculator(path, cfg["L"]), exact[:, 0], cfg["steps"], stride, ALPHA_BP)
