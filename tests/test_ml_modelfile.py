@@ -86,3 +86,15 @@ def test_cnn_file_and_foreign_files(tmp_path):
         load_model(junk)
     with pytest.raises(LatticeMLError, match="does not exist"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_device_auto_and_missing_gpu(tmp_path):
+    lat = square(5)
+    path, _ = _bp_file(tmp_path / "m.pt", lat, HeisenbergCalculator(lat).metadata)
+    calc = MLCalculator.from_file(path, lat, device="auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert calc.device.type == expected
+    assert next(calc.network.parameters()).device.type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(LatticeMLError, match=r"device is 'cuda' but torch sees no GPU; use 'cpu' or 'auto'"):
+            MLCalculator.from_file(path, lat, device="cuda")

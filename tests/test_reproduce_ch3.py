@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from latticeml.reproduce import ch3_ml  # noqa: E402
 
 TINY = {
+    "ml_device": "cpu",
     "cnn_data": {"L": 12, "random": 3, "skl": 3, "steps": 4, "stride": 2, "split": (0.34, 0.33, 0.33)},
     "cnn_net": {"width": 4, "n_blocks": 1, "tail": [], "kernel_size": 5},
     "cnn_train": {"max_epochs": 1, "batch_size": 4, "lr": 1e-3, "plateau_patience": 1, "patience": 2},

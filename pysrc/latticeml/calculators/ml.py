@@ -26,10 +26,12 @@ class MLCalculator(Calculator):
     def __init__(self, network, metadata: dict, lattice, *, device: str = "cpu", dtype: str = "float32"):
         import torch
 
+        from ..ml.train import torch_device
+
         self._torch = torch
         self.lattice = lattice
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.network = network.to(device=self.device, dtype=self.dtype).eval()
         for p in self.network.parameters():
             p.requires_grad_(False)
@@ -40,9 +42,12 @@ class MLCalculator(Calculator):
     @classmethod
     def from_file(cls, path, lattice, *, model: dict | None = None, device: str = "cpu",
                   dtype: str = "float32") -> "MLCalculator":
-        """Load ``path`` for a simulation on ``lattice`` with exact-model parameters ``model`` (checked if given)."""
+        """Load ``path`` for a simulation on ``lattice`` with exact-model parameters ``model`` (checked if given).
+        ``device``: "cpu", "cuda" or "auto" (the GPU when torch sees one)."""
         from ..ml.modelfile import load_model
+        from ..ml.train import torch_device
 
+        device = str(torch_device(device))
         network, meta = load_model(path, lattice=lattice, model=model, device=device)
         kinds = {"bp": BPCalculator, "cnn": CNNFieldCalculator, "fk_delta_e": FKDeltaECalculator}
         if meta["kind"] not in kinds:

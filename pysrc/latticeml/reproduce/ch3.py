@@ -148,14 +148,15 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     from ..analysis.spin import structure_factor
     from ..lattice import triangular
     from ..plots import plot_structure_factor
-    from .ch3_ml import ALPHA_CNN, _calculator, cnn_model, ml_llg_runs
+    from .ch3_ml import ALPHA_CNN, _calculator, _scale as ml_scale, cnn_model, ml_llg_runs
 
     cfg = SCALES["quick" if quick else "full"]["fig3.8"]
     lat = triangular(cfg["L"])
     snaps = exact_llg_runs(cfg["L"], cfg["runs"], cfg["steps"], cfg["stride"], seed, device=cfg.get("device"))
     path, ds = cnn_model(out_dir, quick, seed)
     train_L = ds.metadata["lattice"]["shape"][0]
-    cnn = ml_llg_runs(_calculator(path, cfg["L"]), snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN)
+    calc = _calculator(path, cfg["L"], ml_scale(quick)["ml_device"])
+    cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN)
     steps = np.arange(snaps.shape[1]) * cfg["stride"]
     order = {"exact": _per_run_order(lat, snaps), "cnn": _per_run_order(lat, cnn)}
     # with α = 0.05 the ring needs ~1/(α|H|) ≈ 80 t0 = 800 steps to stand out of the random-spin background

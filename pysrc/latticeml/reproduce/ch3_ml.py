@@ -83,8 +83,9 @@ runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training
 the CNN data present; then fig3.7 3 s, fig3.16 15 s. So any single target from an empty ``--out`` finishes in
 under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first).
 Full scale, estimated for one H100 from spec §11 (exact fields by dense ED or CheFSI on 48²; the full scale runs them
-through torch on the GPU when one is visible, ``device="auto"``; these GPU figures are the spec's estimates, not measured
-here — no GPU was available):
+through torch on the GPU when one is visible, ``device="auto"``, and so do training and the ML inference and ML-LLG
+runs, ``ml_device``; the quick scale keeps all of it on the CPU; these GPU figures are the spec's estimates, not
+measured here — no GPU was available):
 
 =====================================================================  ================================
 stage                                                                  hours
@@ -120,7 +121,10 @@ ALPHA_CNN, ALPHA_BP = 0.05, 0.2
 AUGMENT_CNN = {"point_group": True, "spin_rotation": True, "time_reversal": True}
 
 SCALES = {
+    # ml_device: where trained networks run (inference, ML-LLG); the quick scale stays on the CPU so that its numbers
+    # are the ones CI sees, the full scale takes the GPU when torch sees one (training "device" likewise)
     "quick": {
+        "ml_device": "cpu",
         # val/test: 1 + 1 of these runs; training: the other 12 and 16 more runs of their own seeds
         "cnn_data": {"L": 12, "random": 8, "skl": 8, "steps": 200, "stride": 10, "split": (0.75, 0.125, 0.125),
                      "extra_train": {"random": 8, "skl": 8, "seed_offset": 7}},
@@ -147,19 +151,21 @@ SCALES = {
         "fig3.16": {"L": 24, "runs": 2, "steps": 800, "stride": 10},
     },
     "full": {
+        "ml_device": "auto",
         # exact fields on the GPU when torch sees one (SDCalculator device="auto"), else numpy
         "cnn_data": {"L": 48, "random": 30, "skl": 30, "steps": 5000, "stride": 10, "split": (0.6, 0.1, 0.3),
                      "device": "auto"},
         "cnn_net": {"width": 64, "n_blocks": 4, "tail": [32], "kernel_size": 5},
         "cnn_train": {"loss": "relative_l1", "max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5,
-                      "project_output": True,
+                      "project_output": True, "device": "auto",
                       "patience": 20, "augment": AUGMENT_CNN,
                       "warm_start": {"loss": "mse", "max_epochs": 20, "plateau_patience": 5, "patience": 20}},
         "bp_data": {"L": 48, "random": 40, "skl": 0, "steps": 10000, "stride": 10, "split": (0.7, 0.15, 0.15),
                     "device": "auto"},
         "bp_net": {"descriptor": {"kind": "spin_ir", "lattice": "triangular", "r1": 6.0, "r2": 2.0},
                    "hidden": [2048, 1024, 512, 256, 128, 64, 64, 64], "activation": "relu"},
-        "bp_train": {"max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5, "patience": 20},
+        "bp_train": {"max_epochs": 200, "batch_size": 16, "lr": 1e-3, "plateau_patience": 5, "patience": 20,
+                     "device": "auto"},
         "fig3.10": {"L": 96, "steps": 10000, "stride": 100},
         "fig3.11": {"L": 48, "steps": 25000, "stride": 100},
         "fig3.12": {"snapshots": 500},
@@ -351,12 +357,14 @@ def bp_model(out_dir: Path, quick: bool, seed: int):
     return _train("bp", out_dir, quick, seed)
 
 
-def _calculator(path: Path, L: int):
-    """The model file as a calculator on the L×L lattice (a torque-trained CNN projects its output to H_⊥)."""
+def _calculator(path: Path, L: int, device: str = "cpu"):
+    """The model file as a calculator on the L×L lattice (a torque-trained CNN projects its output to H_⊥);
+    ``device`` is the scale's ``ml_device`` for inference and ML-LLG (the diagnostics of fig3.12/3.13 stay on the
+    CPU)."""
     from ..calculators.ml import MLCalculator
     from ..lattice import triangular
 
-    return MLCalculator.from_file(path, triangular(L))
+    return MLCalculator.from_file(path, triangular(L), device=device)
 
 
 def ml_llg_runs(calc, spins0: np.ndarray, steps: int, stride: int, alpha: float) -> np.ndarray:
@@ -426,7 +434,7 @@ def fig3_4(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     """Fig 3.4: CNN torque accuracy on the test runs: magnitude error ‖ŷ‖ − ‖y‖ and angle(ŷ, y) per site."""
     path, ds = cnn_model(out_dir, quick, seed)
     L = ds.metadata["lattice"]["shape"][0]
-    calc = _calculator(path, L)
+    calc = _calculator(path, L, _scale(quick)["ml_device"])
     spins, true, run_type, type_names = _test_split(ds)
     pred = _predict(calc, spins)
     c_norm = float(ds.normalization["target_scale"])
@@ -469,7 +477,7 @@ def _skl_run(out_dir: Path, quick: bool, seed: int, name: str):
     cfg = _scale(quick)[name]
     path, _ = cnn_model(out_dir, quick, seed)
     lat = triangular(cfg["L"])
-    calc = _calculator(path, cfg["L"])
+    calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
     start = perturbed_skyrmion_lattice(lat, np.random.default_rng([seed, 10]))
     runs = ml_llg_runs(calc, start[None], cfg["steps"], cfg["stride"], ALPHA_CNN)[0]
     reference = peak_order(lat, structure_factor(lat, skyrmion_lattice(lat)))  # the perfect ansatz, same (A0, φ0)
@@ -624,7 +632,8 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
                              cache=cache, device=cfg.get("device"))["spins"]
     # paired runs: each BP run starts from the initial state of an exact run (as the "same random seeds" of P2),
     # so the comparison measures the dynamics, not the spread of the random starts between two small ensembles
-    ml = ml_llg_runs(_calculator(path, cfg["L"]), exact[:, 0], cfg["steps"], stride, ALPHA_BP)
+    calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
+    ml = ml_llg_runs(calc, exact[:, 0], cfg["steps"], stride, ALPHA_BP)
     idx = [t // stride for t in cfg["times"]]
     out = {"times": np.array(cfg["times"]),
            "sq_exact": np.stack([[structure_factor(lat, exact[r, k]) for k in idx] for r in range(len(exact))]),
@@ -679,7 +688,7 @@ def fig3_7(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
 
     path, ds = bp_model(out_dir, quick, seed)
     L = ds.metadata["lattice"]["shape"][0]
-    calc = _calculator(path, L)
+    calc = _calculator(path, L, _scale(quick)["ml_device"])
     mse = {}
     for split in ("train", "test"):
         sub = ds.subset(split)
@@ -721,7 +730,8 @@ def fig3_16(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     path, _ = bp_model(out_dir, quick, seed)
     lat = triangular(cfg["L"])
     starts = np.stack([random_spins(lat.N, np.random.default_rng([seed + 3000, r])) for r in range(cfg["runs"])])
-    runs = ml_llg_runs(_calculator(path, cfg["L"]), starts, cfg["steps"], cfg["stride"], ALPHA_BP)
+    calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
+    runs = ml_llg_runs(calc, starts, cfg["steps"], cfg["stride"], ALPHA_BP)
     steps = np.arange(runs.shape[1]) * cfg["stride"]
     sq = [structure_factor(lat, runs[:, k]) for k in range(runs.shape[1])]
     order = np.array([peak_order(lat, s) for s in sq])
