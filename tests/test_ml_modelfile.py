@@ -96,5 +96,5 @@ def test_device_auto_and_missing_gpu(tmp_path):
     assert calc.device.type == expected
     assert next(calc.network.parameters()).device.type == expected
     if not torch.cuda.is_available():
-        with pytest.raises(LatticeMLError, match=r"device is 'cuda' but torch sees no GPU; use 'cpu' or 'auto'"):
+        with pytest.raises(LatticeMLError, match=r"config field 'device': device='cuda' but torch sees no GPU"):
             MLCalculator.from_file(path, lat, device="cuda")

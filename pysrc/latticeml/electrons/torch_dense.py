@@ -22,27 +22,28 @@ __all__ = ["TorchDenseOps", "resolve_device"]
 DEVICES = ("cpu", "cuda", "auto")
 
 
-def resolve_device(device: str | None) -> str | None:
+def resolve_device(device: str | None, field: str = "device") -> str | None:
     """The torch device that ``device`` asks for, or None for the numpy path.
 
     None → numpy; ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` → that torch device (``"cuda"`` without a GPU is an error);
-    ``"auto"`` → ``"cuda"`` when torch is installed and sees a GPU, else the numpy path.
+    ``"auto"`` → ``"cuda"`` when torch is installed and sees a GPU, else the numpy path. Errors name ``field``. The ML
+    side (:func:`latticeml.ml.train.torch_device`) applies the same rule, with the CPU in place of numpy.
     """
     if device is None:
         return None
     name = str(device).strip().lower()
     if name.split(":")[0] not in DEVICES:
-        raise ConfigError("device", f"unknown device {device!r}; use None (numpy), 'cpu', 'cuda' or 'auto'")
+        raise ConfigError(field, f"unknown device {device!r}; use None (numpy), 'cpu', 'cuda' or 'auto'")
     try:
         import torch
     except ImportError:
         if name == "auto":
             return None
-        raise ConfigError("device", f"device={device!r} needs torch: pip install 'latticeml[ml]'") from None
+        raise ConfigError(field, f"device={device!r} needs torch: pip install 'latticeml[ml]'") from None
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else None
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", f"device={device!r} but torch sees no GPU; use 'auto' or leave it unset")
+        raise ConfigError(field, f"device={device!r} but torch sees no GPU; use 'auto' or leave it unset")
     return name
 
 

@@ -40,15 +40,13 @@ def relative_l1(pred: torch.Tensor, true: torch.Tensor, eps: float = 1e-3) -> to
     return ((pred - true).abs().sum(-1) / (true.norm(dim=-1) + eps)).mean()
 
 
-def torch_device(name) -> torch.device:
-    """The torch device for ``name``: "auto" is CUDA when torch sees a GPU, else the CPU; "cuda" without a GPU is a
-    one-line error."""
-    name = str(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LatticeMLError(f"device is {name!r} but torch sees no GPU; use 'cpu' or 'auto'")
-    return torch.device(name)
+def torch_device(name, field: str = "device") -> torch.device:
+    """The torch device for ``name`` by the rule of the exact side (:func:`~latticeml.electrons.torch_dense.
+    resolve_device`: "auto" is CUDA when torch sees a GPU, "cuda" without a GPU is a one-line error naming ``field``),
+    with the CPU where that rule would fall back to numpy."""
+    from ..electrons.torch_dense import resolve_device
+
+    return torch.device(resolve_device(name, field) or "cpu")
 
 
 class Trainer:
@@ -99,7 +97,7 @@ class Trainer:
             raise ValueError(f"unknown loss {self.loss_name!r}; choose one of {LOSSES}")
         if len(train) == 0 or len(val) == 0:
             raise LatticeMLError("training needs non-empty train and validation splits; generate more runs")
-        self.device = torch_device(device)
+        self.device = torch_device(device, "training.device")
         self.lattice = lattice if lattice is not None else train.lattice()
         self.field_kind = train.metadata.get("field_kind", "")
         if project_output and (self.kind != "cnn" or self.field_kind != "spin"):
