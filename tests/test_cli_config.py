@@ -28,6 +28,13 @@ LANGEVIN = {
     "dynamics": {"stepper": "langevin", "n_steps": 2, "dt": 0.1, "T": 1.0},
 }
 
+SD = {
+    "lattice": {"kind": "triangular", "L": 12},
+    "model": {"name": "sd_triangular"},
+    "dynamics": {"stepper": "llg", "n_steps": 2},
+    "initial": {"kind": "perturbed_skyrmion"},
+}
+
 
 def _with(base, path, value):
     """Copy of ``base`` with the dotted ``path`` set to ``value`` (``DELETE`` removes it)."""
@@ -87,6 +94,14 @@ CASES = [
     (_with(LANGEVIN, "dynamics.T", DELETE), "dynamics.T"),
     (_with(LANGEVIN, "model.K", -1.0), "model.K"),
     (_with(LANGEVIN, "model.components", 0), "model.components"),
+    (_with(LANGEVIN, "output", {"vtk": True}), "output.vtk"),
+    (_with(SD, "lattice.kind", "square"), "lattice.kind"),
+    (_with(SD, "model.method", "lanczos"), "model.method"),
+    (_with(_with(SD, "model.method", "kpm"), "model.T_el", 0.0), "model.T_el"),
+    (_with(SD, "model.device", "tpu"), "model.device"),
+    (_with(SD, "lattice.L", 10), "lattice.L"),  # the skyrmion lattice needs L ≡ 0 mod 12
+    (_with(_with(BASE, "lattice.kind", "square"), "initial", {"kind": "skyrmion"}), "lattice.kind"),
+    (_with(SD, "initial.d_phi", -0.1), "initial.d_phi"),
 ]
 
 
@@ -140,7 +155,8 @@ def test_malformed_config_through_the_installed_command(cfg, field, write_config
     assert proc.stdout == "" and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("name", ["fk_quick.yaml", "heisenberg_llg.yaml", "harmonic_langevin.yaml"])
+@pytest.mark.parametrize("name", ["fk_quick.yaml", "heisenberg_llg.yaml", "harmonic_langevin.yaml",
+                                  "sd_skyrmion_llg.yaml"])
 def test_example_simulate_configs_are_valid(name):
     cfg = load_config(EXAMPLES / name)
     assert cfg["dynamics"]["n_steps"] > 0

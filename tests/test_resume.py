@@ -74,11 +74,18 @@ def _extend(run_dir, n_steps):
         "seed": 2, "lattice": {"kind": "square", "L": 4}, "model": {"name": "harmonic", "K": 1.5},
         "dynamics": {"stepper": "langevin", "n_steps": 10, "dt": 0.1, "T": 0.4},
         "initial": {"kind": "gaussian"}, "output": {"stride": 2, "checkpoint_every": 5}}),
+    # the fast s-d method carries its CheFSI subspace through the checkpoint (an ED restart would differ at ~1e-9);
+    # an ED check every 7 calls falls on both sides of it
+    ("sd_triangular", {
+        "seed": 2, "lattice": {"kind": "triangular", "L": 12},
+        "model": {"name": "sd_triangular", "method": "fast", "ed_check_every": 7, "h_ext": 0.005},
+        "dynamics": {"stepper": "llg", "n_steps": 6, "dt": 0.1, "alpha": 0.05, "T": 0.001},
+        "initial": {"kind": "perturbed_skyrmion"}, "output": {"stride": 1, "checkpoint_every": 4}}),
 ])
 def test_resume_drops_frames_written_after_the_checkpoint(name, cfg, tmp_path, write_config):
     """Stop at n_steps, leave stray frames behind the checkpoint (as a kill after a flush would), extend and
     resume: the trajectory equals that of one run to twice the steps. Covers the kMC particle list and the FK
-    eigen-cache (rebuilt by reset), and Langevin momenta and cached forces."""
+    eigen-cache (rebuilt by reset), Langevin momenta and cached forces, and the s-d fast method's subspace."""
     n = cfg["dynamics"]["n_steps"]
     simulate(write_config(cfg), tmp_path / "parts", quiet=True)
     writer = TrajectoryWriter(tmp_path / "parts" / "trajectory.h5", create=False)

@@ -139,6 +139,27 @@ class SDCalculator(Calculator):
         """Forget the tracked subspace (the next ``fast`` call starts from ED)."""
         self._subspace = None
 
+    def checkpoint_state(self) -> dict:
+        """The tracked subspace of ``"fast"`` (host arrays), so that a resumed run continues the same CheFSI
+        sequence and repeats the uninterrupted one bit for bit (a fresh ED start would differ at ~1e-8)."""
+        if self._subspace is None:
+            return {"subspace": None, "calls_since_ed": self._calls_since_ed}
+        X, ritz = self._subspace
+        X = np.array(X) if self._dense is None else X.cpu().numpy()
+        return {"subspace": (X, np.array(ritz)), "calls_since_ed": self._calls_since_ed}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self._calls_since_ed = int(state["calls_since_ed"])
+        if state["subspace"] is None:
+            self._subspace = None
+            return
+        X, ritz = state["subspace"]
+        if self._dense is not None:
+            import torch
+
+            X = torch.as_tensor(X, device=self._dense.device)
+        self._subspace = (X, np.array(ritz))
+
     # ------------------------------------------------------------------ solvers
     def hamiltonian(self, spins: np.ndarray, *, sparse: bool = False):
         """The single-particle matrix 𝐇(spins) of this calculator's model."""

@@ -134,6 +134,7 @@ class Simulation:
             for obs in self.observers:
                 obs.flush()
         elapsed = time.perf_counter() - t0
-        self.log.info("finished at step %d (t = %g) after %.3f s; %s", state.step, state.time, elapsed,
-                      stepper.summary())
+        summary = stepper.summary()
+        self.log.info("finished at step %d (t = %g) after %.3f s%s", state.step, state.time, elapsed,
+                      f"; {summary}" if summary else "")
         return state

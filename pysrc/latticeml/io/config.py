@@ -14,7 +14,7 @@ from ..errors import ConfigError, LatticeMLError
 from .registry import INITIAL, LATTICES, MODELS, STEPPERS, resolve
 from .schema import REQUIRED, Param, check_mapping, validate_section
 
-__all__ = ["load_config", "validate_config", "build_lattice", "dump_config"]
+__all__ = ["load_config", "validate_config", "build_lattice", "dump_config", "EXPORT_FORMATS"]
 
 _SECTIONS = ("model", "lattice", "dynamics", "initial", "output", "seed")
 
@@ -29,7 +29,11 @@ _OUTPUT_PARAMS = {
     "flush_every": Param("int", 100, "frames buffered before they are written to trajectory.h5", low=1),
     "energies": Param("bool", True, "record the energy with every frame"),
     "snapshot": Param("bool", True, "write snapshot.png of the final field"),
+    "vtk": Param("bool", False, "write final.vtk of the final spins (ParaView)"),
+    "ovf": Param("bool", False, "write final.ovf of the final spins (OVF 2.0: OOMMF, mumax, Muview)"),
 }
+#: output keys that export the final spins to a viewer format (latticeml.io.export)
+EXPORT_FORMATS = ("vtk", "ovf")
 
 
 def load_config(path: str | Path) -> dict:
@@ -83,9 +87,15 @@ def validate_config(raw) -> dict:
     choices = INITIAL[spec.field_kind]
     kind = Param("choice", next(iter(choices)), choices=tuple(choices)).check(
         "initial.kind", init_raw.get("kind", next(iter(choices))))
-    init_cfg = {"kind": kind, **validate_section("initial", init_raw, choices[kind][0], ignore=("kind",))}
+    init_cfg = {"kind": kind, **validate_section("initial", init_raw, choices[kind].params, ignore=("kind",))}
+    if choices[kind].check is not None:
+        choices[kind].check(lattice, init_cfg)
 
     out_cfg = validate_section("output", check_mapping("output", raw.get("output")), _OUTPUT_PARAMS)
+    for fmt in EXPORT_FORMATS:
+        if out_cfg[fmt] and spec.field_kind != "spin":
+            raise ConfigError(f"output.{fmt}", f"only spin fields export to {fmt.upper()}; model '{name}' has a "
+                                               f"{spec.field_kind} field (remove it)")
     if out_cfg["checkpoint_every"] is None:
         out_cfg["checkpoint_every"] = max(1, dyn_cfg["n_steps"] // 10)
     return {"model": model_cfg, "lattice": lat_cfg, "dynamics": dyn_cfg, "initial": init_cfg, "output": out_cfg,

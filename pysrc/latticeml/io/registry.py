@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from .schema import REQUIRED, Param
 
-__all__ = ["ModelSpec", "StepperSpec", "LATTICES", "MODELS", "STEPPERS", "INITIAL", "resolve"]
+__all__ = ["ModelSpec", "StepperSpec", "InitialSpec", "LATTICES", "MODELS", "STEPPERS", "INITIAL", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -151,11 +151,56 @@ _HARMONIC = ModelSpec(
     field_shape=lambda lattice, p: (lattice.N,) if p["components"] == 1 else (lattice.N, p["components"]),
 )
 
+def _sd_build(lattice, p):
+    from ..calculators.sd import SDCalculator
+
+    return SDCalculator(lattice, t1=p["t1"], t3=p["t3"], J=p["J"], mu=p["mu"], T_el=p["T_el"], h_ext=p["h_ext"],
+                        method=p["method"], ed_check_every=p["ed_check_every"], device=p["device"])
+
+
+def _sd_check(raw, p, lattice):
+    from ..electrons.torch_dense import resolve_device
+
+    _require_triangular(lattice, "model 'sd_triangular'")
+    if p["method"] == "kpm" and p["T_el"] == 0:
+        raise ConfigError("model.T_el", "method 'kpm' needs T_el > 0 (the step function converges too slowly); "
+                                        "use method: ed or fast, or T_el: 0.01")
+    if p["device"] is not None and p["method"] == "kpm":
+        raise ConfigError("model.device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
+                                          "(remove device)")
+    resolve_device(p["device"], "model.device")
+
+
+def _require_triangular(lattice, what: str) -> None:
+    if lattice.name != "triangular":
+        raise ConfigError("lattice.kind", f"{what} lives on the triangular lattice, got '{lattice.name}'; "
+                                          "set kind: triangular")
+
+
+# chapter-3 parameters as defaults (spec ch3 §2); the hopping enters as -t (see latticeml.models.sd)
+_SD = ModelSpec(
+    field_kind="spin",
+    params={
+        "t1": Param("float", 1.0, "nearest-neighbour hopping"),
+        "t3": Param("float", -0.85, "third-neighbour hopping"),
+        "J": Param("float", 1.0, "s-d exchange coupling"),
+        "mu": Param("float", -3.5, "chemical potential (grand canonical)"),
+        "T_el": Param("float", 0.01, "electron temperature of the Fermi function", low=0),
+        "h_ext": Param("float", 0.0, "Zeeman field along z on the local spins (chapter 3: 0.005)"),
+        "method": Param("choice", "fast", choices=("ed", "kpm", "fast"),
+                        doc="exact field: dense ED, KPM, or warm-started CheFSI (exact, fastest along dynamics)"),
+        "ed_check_every": Param("int", 100, "'fast': calls between dense-ED restarts (0: never)", low=0),
+        "device": Param("str", None, "None (numpy), 'cpu', 'cuda' or 'auto': torch device of 'ed' and 'fast'"),
+    },
+    build=_sd_build, steppers=("llg",), check=_sd_check,
+)
+
 #: model name -> ModelSpec (or "module:attr" of one)
 MODELS: dict[str, ModelSpec | str] = {
     "falicov_kimball": _FK,
     "heisenberg": _HEISENBERG,
     "harmonic": _HARMONIC,
+    "sd_triangular": _SD,
 }
 
 
@@ -219,32 +264,83 @@ STEPPERS: dict[str, StepperSpec | str] = {
 
 
 # ---------------------------------------------------------------------------------------------- initial fields
-def _random_occupation(shape, n_particles, p, rng):
+@dataclass(frozen=True)
+class InitialSpec:
+    """An initial condition a config can name: ``params`` allowed under ``initial:``, ``make(lattice, shape,
+    n_particles, params, rng) -> field`` and an optional ``check(lattice, params)`` run at validation."""
+
+    params: dict[str, Param]
+    make: Callable
+    check: Callable | None = None
+
+
+def _random_occupation(lattice, shape, n_particles, p, rng):
     occ = np.zeros(shape, dtype=np.int8)
     occ[rng.choice(shape[0], size=n_particles, replace=False)] = 1
     return occ
 
 
-def _random_spins(shape, n_particles, p, rng):
+def _random_spins(lattice, shape, n_particles, p, rng):
     s = rng.standard_normal(shape)
     return s / np.linalg.norm(s, axis=1, keepdims=True)
 
 
-def _ferro_spins(shape, n_particles, p, rng):
+def _ferro_spins(lattice, shape, n_particles, p, rng):
     d = np.asarray(p["direction"], dtype=np.float64)
     if not np.linalg.norm(d) > 0:
         raise ConfigError("initial.direction", "must be a non-zero vector, e.g. [0, 0, 1]")
     return np.broadcast_to(d / np.linalg.norm(d), shape).copy()
 
 
-#: field kind -> initial kind -> (params, fn(shape, n_particles, params, rng) -> field)
-INITIAL: dict[str, dict[str, tuple[dict[str, Param], Callable]]] = {
-    "occupation": {"random": ({}, _random_occupation)},
-    "spin": {"random": ({}, _random_spins),
-             "ferro": ({"direction": Param("vector3", (0.0, 0.0, 1.0), "spin direction")}, _ferro_spins)},
+def _check_skyrmion(lattice, p):
+    _require_triangular(lattice, "the skyrmion-lattice ansatz")
+    if any(n % 12 for n in lattice.shape):
+        raise ConfigError("lattice.L", f"the triple-Q skyrmion lattice (|Q| = π/3) is periodic on L ≡ 0 mod 12, got "
+                                       f"L = {lattice.shape[0]}; use 12, 24, 36, ...")
+
+
+def _skyrmion_spins(lattice, shape, n_particles, p, rng):
+    from ..models.sd import random_frame, skyrmion_lattice
+
+    frame = random_frame(rng) if p["random_orientation"] else None
+    return skyrmion_lattice(lattice, A=p["A"], M=p["M"], phi=p["phi"], frame=frame)
+
+
+def _perturbed_skyrmion_spins(lattice, shape, n_particles, p, rng):
+    from ..models.sd import perturbed_skyrmion_lattice
+
+    return perturbed_skyrmion_lattice(lattice, rng, A0=p["A"], phi0=p["phi"], d_phi=p["d_phi"], d_A=p["d_A"],
+                                      d_m=p["d_m"], random_orientation=p["random_orientation"])
+
+
+# the ansatz of spec ch3 §5: A = 0.7, φ = π/2 gives charge -2 per 48 sites
+_SKYRMION = {
+    "A": Param("float", 0.7, "out-of-plane amplitude of the triple-Q ansatz"),
+    "phi": Param("float", float(np.pi / 2), "phase φ of the out-of-plane part (radians)"),
+}
+
+#: field kind -> initial kind -> InitialSpec
+INITIAL: dict[str, dict[str, InitialSpec]] = {
+    "occupation": {"random": InitialSpec({}, _random_occupation)},
+    "spin": {
+        "random": InitialSpec({}, _random_spins),
+        "ferro": InitialSpec({"direction": Param("vector3", (0.0, 0.0, 1.0), "spin direction")}, _ferro_spins),
+        "skyrmion": InitialSpec({
+            **_SKYRMION,
+            "M": Param("float", 0.0, "uniform out-of-plane offset"),
+            "random_orientation": Param("bool", False, "rotate the whole texture by a random SO(3) frame"),
+        }, _skyrmion_spins, _check_skyrmion),
+        "perturbed_skyrmion": InitialSpec({
+            **_SKYRMION,
+            "d_phi": Param("float", 0.5, "site phases φ_i = φ + U(±d_phi)", low=0),
+            "d_A": Param("float", 0.3, "site amplitudes A_i = A (1 + U(±d_A))", low=0),
+            "d_m": Param("float", 0.2, "site offsets m_i = U(±d_m)", low=0),
+            "random_orientation": Param("bool", True, "rotate the whole texture by a random SO(3) frame"),
+        }, _perturbed_skyrmion_spins, _check_skyrmion),
+    },
     "displacement": {
-        "zero": ({}, lambda shape, n, p, rng: np.zeros(shape)),
-        "gaussian": ({"sigma": Param("float", 1.0, "standard deviation", low=0)},
-                     lambda shape, n, p, rng: p["sigma"] * rng.standard_normal(shape)),
+        "zero": InitialSpec({}, lambda lattice, shape, n, p, rng: np.zeros(shape)),
+        "gaussian": InitialSpec({"sigma": Param("float", 1.0, "standard deviation", low=0)},
+                                lambda lattice, shape, n, p, rng: p["sigma"] * rng.standard_normal(shape)),
     },
 }

@@ -7,6 +7,7 @@ RUN_DIR holds::
     checkpoint.pkl   the last checkpoint (atomic; see :mod:`latticeml.io.checkpoint`)
     log.txt          what happened, with rates and counters
     snapshot.png     the final field
+    final.vtk/.ovf   the final spins for ParaView / OVF viewers (``output.vtk`` / ``output.ovf``)
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.spin import skyrmion_charge
 from ..dynamics import Simulation, State
 from ..errors import LatticeMLError
 from .checkpoint import atomic_write_bytes
+from .export import write_ovf, write_vtk
 from .config import build_lattice, dump_config, load_config
 from .hdf5 import TrajectoryObserver, TrajectoryWriter
 from .registry import INITIAL, MODELS, STEPPERS, resolve
@@ -44,9 +47,9 @@ def build_run(cfg: dict):
 
 def _initial_field(cfg: dict, lattice, spec, rng: np.random.Generator) -> np.ndarray:
     init = cfg["initial"]
-    make = INITIAL[spec.field_kind][init["kind"]][1]
+    make = INITIAL[spec.field_kind][init["kind"]].make
     n_particles = spec.n_particles(lattice, cfg["model"]) if spec.n_particles else None
-    return make(spec.shape(lattice, cfg["model"]), n_particles, init, rng)
+    return make(lattice, spec.shape(lattice, cfg["model"]), n_particles, init, rng)
 
 
 def _seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -92,6 +95,14 @@ def _finish(run_dir: Path, cfg: dict, lattice, spec, state: State, stepper, log,
     if cfg["output"]["snapshot"]:
         title = f"{cfg['model']['name']} on {lattice.name} {lattice.shape}, step {state.step} (t = {state.time:g})"
         save_snapshot(run_dir / SNAPSHOT, lattice, state.field, spec.field_kind, title)
+    if spec.field_kind == "spin":
+        m = state.field.mean(axis=0)
+        charge = f", skyrmion charge {skyrmion_charge(lattice, state.field):.6g}" if lattice.name == "triangular" else ""
+        log.info("final spins: magnetization (%.6g, %.6g, %.6g)%s", *m, charge)
+    if cfg["output"]["vtk"]:
+        write_vtk(run_dir / "final.vtk", lattice.positions, state.field, title=f"step {state.step}")
+    if cfg["output"]["ovf"]:
+        write_ovf(run_dir / "final.ovf", lattice, state.field, title=f"step {state.step}")
     if not quiet:
         print(f"latticeml simulate: {run_dir}: step {state.step}/{cfg['dynamics']['n_steps']}, "
               f"t = {state.time:g} {stepper.time_unit}".rstrip(), file=sys.stderr)

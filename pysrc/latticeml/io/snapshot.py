@@ -1,4 +1,5 @@
-"""PNG snapshot of a field on its lattice: occupations as an image, spins coloured by S_z, modes by value."""
+"""PNG snapshot of a field on its lattice: occupations as an image, spins coloured by S_z with in-plane arrows,
+modes by value."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,6 +34,11 @@ def save_snapshot(path: str | Path, lattice, field: np.ndarray, field_kind: str,
         marker_size = max(2.0, 2.0e4 / lattice.N)
         sc = ax.scatter(pos[:, 0], pos[:, 1], c=values, cmap=cmap, vmin=lims[0], vmax=lims[1], s=marker_size,
                         marker="h" if lattice.name == "triangular" else "s", linewidths=0)
+        if field_kind == "spin":  # in-plane components as arrows, about 32 per direction at most
+            stride = max(1, int(np.ceil(max(lattice.shape[:2]) / 32)))
+            keep = np.all(lattice.cells % stride == 0, axis=1)
+            ax.quiver(pos[keep, 0], pos[keep, 1], field[keep, 0], field[keep, 1], angles="xy", scale_units="xy",
+                      scale=1.6 / stride, width=0.003, color="k", pivot="mid")
         fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
         ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
