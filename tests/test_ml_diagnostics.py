@@ -111,6 +111,8 @@ def test_torque_projected_training_is_recorded_and_refused_for_other_models(tmp_
     s = ds.subset("test").inputs
     h = CNNFieldCalculator(tr.network, meta, lat).compute_batch(s)
     assert np.abs(np.einsum("bic,bic->bi", h, s / np.linalg.norm(s, axis=-1, keepdims=True))).max() < 1e-5
+    pred, _ = tr.predict(ds.subset("test"))  # the trainer's test metrics see what the calculator returns
+    np.testing.assert_allclose(pred, h, atol=1e-5)
     bp = build_network("bp", descriptor={"kind": "spin_bonds", "lattice": "triangular", "cutoff": 1.01}, hidden=[8])
     with pytest.raises(ConfigError, match="project_output"):
         Trainer(bp, ds.subset("train"), ds.subset("val"), project_output=True)

@@ -1,10 +1,14 @@
 """The s-d model of chapter 3 through `latticeml simulate`: config, skyrmion initial states, exact LLG with the fast
 method against dense ED, damped-dynamics energy decrease, topological charge, and the VTK/OVF export of the final
 spins."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from latticeml.analysis.spin import skyrmion_charge
+from latticeml.calculators.sd import SDCalculator
 from latticeml.io import read_trajectory, simulate
 from latticeml.io.export import read_ovf, read_vtk
 from latticeml.lattice import triangular
@@ -83,3 +87,86 @@ def test_skyrmion_initial_state_has_the_ansatz_charge(A, phi, charge, write_conf
     assert np.max(np.abs(spins - ansatz)) > 0.1
     np.testing.assert_allclose(spins @ spins.T, ansatz @ ansatz.T, atol=1e-12)
     assert skyrmion_charge(triangular(24), spins) == pytest.approx(charge * 576 / 48, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- the command-line path
+def test_generate_train_then_ml_llg_on_a_larger_lattice(tmp_path, write_config, cli):
+    """Chapter 3 by the command line, tiny: exact s-d data on 12² (skyrmion and random starts, H_ext left to the
+    stepper) → CNN → `simulate` with model ml_spin on 24²; bad model files are refused naming model.file."""
+    pytest.importorskip("torch")
+    gen = write_config({
+        "seed": 0, "lattice": {"kind": "triangular", "L": 12}, "model": {"name": "sd_triangular"},
+        "dynamics": {"stepper": "llg", "n_steps": 10, "dt": 0.1, "alpha": 0.05, "h_ext": [0.0, 0.0, 0.005]},
+        "runs": [{"type": "perturbed_skyrmion", "count": 2}, {"type": "random", "count": 2}],
+        "save_every": 5, "split": {"train": 0.5, "val": 0.5, "test": 0.0}})
+    res = cli.run("generate", gen, "--out", tmp_path / "sd.h5")
+    assert res.returncode == 0, res.stderr
+    train = write_config({
+        "data": str(tmp_path / "sd.h5"),
+        "network": {"kind": "cnn", "width": 4, "n_blocks": 1, "tail": [], "kernel_size": 3},
+        "training": {"loss": "mse", "project_output": True, "max_epochs": 2, "batch_size": 4}})
+    res = cli.run("train", train, "--out", tmp_path / "cnn")
+    assert res.returncode == 0, res.stderr
+
+    from latticeml.ml.data import load_dataset
+
+    ds = load_dataset(tmp_path / "sd.h5")
+    assert len(ds) == 4 * 3 and ds.metadata["model"]["h_ext"] == 0.0
+    # the targets are the exact electronic field alone (dense ED here, without h_ext)
+    sd = SDCalculator(triangular(12))
+    np.testing.assert_allclose(ds.targets[0], sd.compute(ds.inputs[0]).forces, atol=1e-7)  # fast vs ED
+
+    run_cfg = {"seed": 1, "lattice": {"kind": "triangular", "L": 24},
+               "model": {"name": "ml_spin", "file": "cnn/model.pt"},
+               "dynamics": {"stepper": "llg", "n_steps": 4, "dt": 0.1, "alpha": 0.05, "h_ext": [0.0, 0.0, 0.005]},
+               "initial": {"kind": "perturbed_skyrmion"}, "output": {"stride": 2, "vtk": True}}
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # a relative model path is resolved against the working directory and stored absolute
+    try:
+        simulate(write_config(run_cfg), tmp_path / "ml", quiet=True)
+    finally:
+        os.chdir(cwd)
+    traj = read_trajectory(tmp_path / "ml" / "trajectory.h5")
+    assert traj["fields"].shape == (3, 576, 3) and np.all(np.isnan(traj["energies"]))  # the CNN has no energy
+    assert str(tmp_path / "cnn" / "model.pt") in (tmp_path / "ml" / "config.yaml").read_text()
+    assert (tmp_path / "ml" / "final.vtk").is_file()
+
+    # the three example configs of this path are valid (their data and model files swapped for these)
+    import yaml
+
+    from latticeml.io import validate_config
+    from latticeml.ml.data import _parse_generate
+    from latticeml.ml.train import _parse_train
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "configs"
+    assert _parse_generate(yaml.safe_load((examples / "sd_generate.yaml").read_text()))["runs"][0].count == 4
+    example = yaml.safe_load((examples / "sd_train_cnn.yaml").read_text())
+    assert _parse_train({**example, "data": str(tmp_path / "sd.h5")}, tmp_path / "x.yaml")["kind"] == "cnn"
+    example = yaml.safe_load((examples / "sd_ml_llg.yaml").read_text())
+    example["model"]["file"] = str(tmp_path / "cnn" / "model.pt")
+    assert validate_config(example)["lattice"]["L"] == 48
+
+    for lattice, model_file, needle in [({"kind": "square", "L": 24}, tmp_path / "cnn" / "model.pt", "lattice"),
+                                        (run_cfg["lattice"], tmp_path / "missing.pt", "does not exist")]:
+        bad = {**run_cfg, "lattice": lattice, "model": {"name": "ml_spin", "file": str(model_file)},
+               "initial": {"kind": "random"}}
+        res = cli.run("simulate", write_config(bad), "--out", tmp_path / "bad")
+        assert res.returncode == 2 and "'model.file'" in res.stderr and needle in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("model,lattice,field", [
+    ({"name": "sd_triangular"}, {"kind": "triangular", "L": 10}, "lattice.L"),
+    ({"name": "falicov_kimball"}, {"kind": "square", "L": 12}, "runs[0].type"),
+])
+def test_generate_refuses_skyrmion_starts_that_cannot_exist(model, lattice, field, write_config, tmp_path):
+    from latticeml.errors import ConfigError
+    from latticeml.ml.data import generate_from_config
+
+    stepper = "llg" if model["name"] == "sd_triangular" else "kmc"
+    cfg = write_config({"lattice": lattice, "model": model, "dynamics": {"stepper": stepper, "n_steps": 2},
+                        "runs": [{"type": "perturbed_skyrmion", "count": 1}]})
+    with pytest.raises(ConfigError, match=re.escape(f"'{field}'")):
+        generate_from_config(cfg, tmp_path / "data.h5")

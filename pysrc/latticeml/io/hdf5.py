@@ -82,8 +82,10 @@ class TrajectoryWriter:
         """Frames appended so far (written and buffered)."""
         return self.n_written + len(self._buffer)
 
-    def append(self, step: int, time: float, field: np.ndarray, energy: float = np.nan) -> None:
-        self._buffer.append((int(step), float(time), np.array(field, copy=True), float(energy)))
+    def append(self, step: int, time: float, field: np.ndarray, energy: float | None = np.nan) -> None:
+        """Buffer one frame; ``energy`` None (a calculator without energy: CNN torque model, KPM) is stored as NaN."""
+        energy = np.nan if energy is None else float(energy)
+        self._buffer.append((int(step), float(time), np.array(field, copy=True), energy))
 
     def flush(self) -> None:
         """Write the buffered frames in one burst and close the file."""

@@ -195,12 +195,55 @@ _SD = ModelSpec(
     build=_sd_build, steppers=("llg",), check=_sd_check,
 )
 
+def _ml_spin_build(lattice, p):
+    from ..calculators.ml import MLCalculator
+
+    return MLCalculator.from_file(p["file"], lattice, device=p["device"], dtype=p["dtype"])
+
+
+def _ml_spin_check(raw, p, lattice):
+    """The file must be a spin model (BP energy or CNN torque) trained on this lattice kind; its path is stored
+    absolute so that a resume from another directory finds it."""
+    from pathlib import Path
+
+    from ..errors import LatticeMLError
+
+    try:
+        from ..ml.modelfile import check_compatible, read_metadata
+    except ImportError:
+        raise ConfigError("model.name", "'ml_spin' needs torch: pip install 'latticeml[ml]'") from None
+    p["file"] = str(Path(p["file"]).expanduser().resolve())
+    try:
+        meta = read_metadata(p["file"])
+        if meta["kind"] not in ("bp", "cnn"):
+            raise LatticeMLError(f"{p['file']!r} is a {meta['kind']!r} model; 'ml_spin' runs spin models "
+                                 "(kind bp or cnn)")
+        check_compatible(meta, lattice=lattice, field_kind="spin", source=repr(p["file"]))
+    except LatticeMLError as err:
+        raise ConfigError("model.file", str(err)) from None
+    if p["device"] not in ("cpu", "auto") and not p["device"].startswith("cuda"):
+        raise ConfigError("model.device", f"unknown device {p['device']!r}; use 'cpu', 'cuda' or 'auto'")
+
+
+# a trained network in place of the exact calculator; the network sees only the electronic field, so an external
+# field goes under dynamics.h_ext (as in chapter 3, where H_ext is removed from the training targets)
+_ML_SPIN = ModelSpec(
+    field_kind="spin",
+    params={
+        "file": Param("str", REQUIRED, "model file written by 'latticeml train' (BP or CNN)"),
+        "device": Param("str", "cpu", "'cpu', 'cuda' or 'auto' (the GPU when torch sees one)"),
+        "dtype": Param("choice", "float32", choices=("float32", "float64"), doc="inference precision"),
+    },
+    build=_ml_spin_build, steppers=("llg",), check=_ml_spin_check,
+)
+
 #: model name -> ModelSpec (or "module:attr" of one)
 MODELS: dict[str, ModelSpec | str] = {
     "falicov_kimball": _FK,
     "heisenberg": _HEISENBERG,
     "harmonic": _HARMONIC,
     "sd_triangular": _SD,
+    "ml_spin": _ML_SPIN,
 }
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, LatticeMLError
+from ..io.registry import INITIAL as CONFIG_INITIAL
 from ..io.schema import REQUIRED, Param, check_mapping, validate_section
 from ._config import load_yaml
 
@@ -38,7 +39,7 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 # ---------------------------------------------------------------------------------------------- initial states
-def _init_random(shape, field_kind, n_particles, rng, filling=None, sigma=0.5):
+def _init_random(lattice, shape, field_kind, n_particles, rng, filling=None, sigma=0.5):
     if field_kind == "spin":
         s = rng.standard_normal(shape)
         return s / np.linalg.norm(s, axis=-1, keepdims=True)
@@ -50,20 +51,32 @@ def _init_random(shape, field_kind, n_particles, rng, filling=None, sigma=0.5):
     return sigma * rng.standard_normal(shape)
 
 
-def _init_ferromagnet(shape, field_kind, n_particles, rng, noise=0.3):
+def _init_ferromagnet(lattice, shape, field_kind, n_particles, rng, noise=0.3):
     if field_kind != "spin":
         raise ConfigError("runs.type", "'ferromagnet' starts exist only for spin fields; use 'random'")
     s = np.array([0.0, 0.0, 1.0]) + noise * rng.standard_normal(shape)
     return s / np.linalg.norm(s, axis=-1, keepdims=True)
 
 
-#: run type -> (parameters, initial field fn(shape, field_kind, n_particles, rng, **params))
+class _SpinInitial:
+    """A run type that is one of the ``simulate`` config's spin initial states (io.registry.INITIAL["spin"])."""
+
+    def __init__(self, kind: str):
+        self.spec = CONFIG_INITIAL["spin"][kind]
+
+    def __call__(self, lattice, shape, field_kind, n_particles, rng, **params):
+        return self.spec.make(lattice, shape, n_particles, params, rng)
+
+
+#: run type -> (parameters, initial field fn(lattice, shape, field_kind, n_particles, rng, **params)); the skyrmion
+#: types are the chapter-3 starts of the simulate config (triangular lattice, L ≡ 0 mod 12)
 INITIAL_STATES = {
     "random": ({"filling": Param("float", None, "occupation fraction (default: the model's particle count)",
                                  low=0, high=1),
                 "sigma": Param("float", 0.5, "standard deviation of random displacements", low=0)}, _init_random),
     "ferromagnet": ({"noise": Param("float", 0.3, "Gaussian tilt added to +z before normalising", low=0)},
                     _init_ferromagnet),
+    **{kind: (CONFIG_INITIAL["spin"][kind].params, _SpinInitial(kind)) for kind in ("skyrmion", "perturbed_skyrmion")},
 }
 
 
@@ -199,7 +212,7 @@ def _run_one(job: dict) -> dict:
     stepper = job["make_stepper"](calculator)
     init = INITIAL_STATES[job["type"]][1]
     shape = job["shape"] or ((lattice.N, 3) if calculator.field_kind == "spin" else (lattice.N,))
-    state = State(init(shape, calculator.field_kind, job["n_particles"], rng, **job["params"]))
+    state = State(init(lattice, shape, calculator.field_kind, job["n_particles"], rng, **job["params"]))
     stepper.prepare(state)
     hops = neighbor_hops(lattice) if job["target"] == "move_energies" else None
     snaps: dict[str, list] = {"inputs": [], "targets": [], "energy": [], "time": []}
@@ -364,6 +377,10 @@ def _parse_generate(cfg: dict) -> dict:
         count = Param("int", REQUIRED, "number of runs of this type", low=1).check(f"{where}.count", r.get("count"))
         params = validate_section(where, {p: v for p, v in r.items() if p not in ("type", "count")},
                                   INITIAL_STATES[rtype][0])
+        if isinstance(INITIAL_STATES[rtype][1], _SpinInitial):
+            if resolve(MODELS, sim["model"]["name"]).field_kind != "spin":
+                raise ConfigError(f"{where}.type", f"'{rtype}' starts exist only for spin fields; use 'random'")
+            INITIAL_STATES[rtype][1].spec.check(build_lattice(sim["lattice"]), params)
         runs.append(RunSpec(rtype, count, {p: v for p, v in params.items() if v is not None}))
     split_cfg = validate_section("split", check_mapping("split", cfg.get("split")),
                                  {s: Param("float", d, f"fraction of the runs in the {s} split", low=0, high=1)
@@ -385,7 +402,8 @@ def generate_from_config(config_path, out) -> Path:
     """``latticeml generate CONFIG --out OUT``: OUT is the dataset file (``OUT/dataset.h5`` if OUT is a folder).
 
     The config has the ``seed``, ``lattice``, ``model`` and ``dynamics`` sections of a ``simulate`` config
-    (``dynamics.n_steps`` = steps per run) plus ``runs: [{type, count, ...}]`` (run types: random, ferromagnet),
+    (``dynamics.n_steps`` = steps per run) plus ``runs: [{type, count, ...}]`` (run types: random, ferromagnet,
+    skyrmion, perturbed_skyrmion),
     ``save_every``, ``split: {train, val, test}``, ``target`` (forces | move_energies) and ``workers``.
     See ``examples/configs/ml_generate_heisenberg.yaml``.
     """

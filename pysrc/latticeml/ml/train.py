@@ -289,6 +289,8 @@ class Trainer:
             elif self.kind == "cnn":
                 with torch.no_grad():
                     p = net(self._image(x)).movedim(1, -1).reshape(x.shape[0], -1, x.shape[-1])
+                if self.project_output:  # as the calculator does at inference: the part along S is not trained
+                    p = perpendicular_torch(p, x)
             else:
                 with torch.no_grad():
                     p = net(x)
