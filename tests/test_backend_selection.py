@@ -159,3 +159,19 @@ def test_a_runtime_that_does_not_start_falls_back_too(tmp_path):
     assert len(notice) == 1 and "juliacall could not start Julia at" in notice[0]
     assert "is not a Julia executable" in notice[0]
     assert "Querying Julia versions" not in result.stdout + result.stderr  # juliapkg's download path
+
+
+def test_one_blas_thread_below_the_crossover_only():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from latticeml.backends.threads import one_blas_thread_below
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        with one_blas_thread_below(100, 1000):
+            assert blas_threads() == {1}
+        assert blas_threads() == before
+        with one_blas_thread_below(1000, 1000):
+            assert blas_threads() == before

@@ -7,10 +7,13 @@ move (``method="full"``, the baseline).
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.linalg
 
 from ..backends import get_backend
+from ..backends.threads import one_blas_thread_below
 from ..electrons.ed import fixed_n_occupations, fermi, grand_potential, hellmann_feynman
 from ..electrons.lowrank import ENERGY_KINDS, FKMoveEnergies, update_eigh_after_move
 from ..errors import ConfigError
@@ -18,6 +21,9 @@ from ..models.falicov_kimball import fk_hamiltonian
 from .base import Calculator, Result
 
 __all__ = ["EDCalculator", "FalicovKimballCalculator"]
+
+#: lattice size N below which the python kMC kernels (rank-2 move energies, eigenpair updates) run on one BLAS thread
+SINGLE_THREAD_KMC_BELOW = 1024
 
 
 def _eigvalsh(h: np.ndarray) -> np.ndarray:
@@ -166,8 +172,19 @@ class FalicovKimballCalculator(EDCalculator):
         self._h = self.hamiltonian(self._occ)
         self._set_spectrum(*self._diagonalize(self._h))
 
+    def _threads(self):
+        """One BLAS thread for the python kMC kernels below N = SINGLE_THREAD_KMC_BELOW (crossover at 32², see
+        :mod:`latticeml.backends.threads`)."""
+        if self.backend.name != "python":
+            return contextlib.nullcontext()
+        return one_blas_thread_below(self.lattice.N, SINGLE_THREAD_KMC_BELOW)
+
     def move_energies(self, occ, moves) -> np.ndarray:
         """ΔE of each hop (i, j) in ``moves`` (M, 2) applied alone to ``occ``; +inf for a blocked hop."""
+        with self._threads():
+            return self._move_energies(occ, moves)
+
+    def _move_energies(self, occ, moves) -> np.ndarray:
         if not self._cached(occ):
             self.reset(occ)
         moves = np.asarray(moves, dtype=np.int64).reshape(-1, 2)
@@ -187,6 +204,10 @@ class FalicovKimballCalculator(EDCalculator):
         return out
 
     def commit(self, occ_after, move) -> None:
+        with self._threads():
+            self._commit(occ_after, move)
+
+    def _commit(self, occ_after, move) -> None:
         i, j = (int(s) for s in move)
         expected = None
         if self._occ is not None and self._occ[i] and not self._occ[j]:

@@ -33,12 +33,12 @@ probing is biased (24², d = 12, 288 vectors: 0.025 on H, 0.30 on H_⊥).
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 
 import numpy as np
 
 from ..backends import get_backend
+from ..backends.threads import one_blas_thread_below
 from ..electrons.kpm import chebyshev_filter, kpm_spin_blocks, matmat
 from ..electrons.torch_dense import TorchDenseOps, resolve_device
 from ..errors import ConfigError
@@ -48,21 +48,10 @@ from .base import Calculator, Result
 __all__ = ["SDCalculator", "exchange_field", "METHODS"]
 
 METHODS = ("ed", "kpm", "fast")
-#: matrix size 2N below which the numpy CheFSI pass runs on one BLAS thread. Measured (OpenBLAS, 2 cores, one LLG
-#: step of a perturbed SkL, Dec 2026), wall seconds with 1 / 2 threads: 12² 0.016 / 0.064, 24² 0.28 / 0.40,
-#: 36² 1.38 / 1.35, 48² 7.2 / 5.2: thread start-up dominates the small dense products until 2N ≈ 2600
+#: matrix size 2N below which the numpy CheFSI pass runs on one BLAS thread (crossover at 36², see
+#: :mod:`latticeml.backends.threads`)
 SINGLE_THREAD_CHEFSI_BELOW = 2592
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """threadpoolctl's controller, built once (a fresh ``threadpool_limits`` scans the loaded libraries, ≈0.4 ms)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()
 
 
 def exchange_field(blocks: np.ndarray, J: float) -> np.ndarray:
@@ -260,10 +249,9 @@ class SDCalculator(Calculator):
     def _chefsi_threads(self):
         """One BLAS thread for the numpy CheFSI pass below 2N = SINGLE_THREAD_CHEFSI_BELOW, where threading costs
         more than it gains; dense-ED restarts keep the default threads."""
-        if self._dense is not None or 2 * self.lattice.N >= SINGLE_THREAD_CHEFSI_BELOW:
+        if self._dense is not None:
             return contextlib.nullcontext()
-        controller = _blas_controller()
-        return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+        return one_blas_thread_below(2 * self.lattice.N, SINGLE_THREAD_CHEFSI_BELOW)
 
     def _filtered_rayleigh_ritz(self, H, X, ritz, cut):
         """One CheFSI pass: filter, Rayleigh-Ritz, residual of the highest Ritz pairs below ``cut``."""
