@@ -13,7 +13,7 @@ from latticeml.lattice import square  # noqa: E402
 from latticeml.ml.data import RunSpec, generate_dataset, load_dataset  # noqa: E402
 from latticeml.ml.fk import fk_class_datasets, train_fk_model  # noqa: E402
 from latticeml.ml.modelfile import save_model  # noqa: E402
-from latticeml.ml.networks import FKDeltaEModel  # noqa: E402
+from latticeml.ml.networks import FKDeltaEModel, build_network  # noqa: E402
 
 RC = 3.0  # 28 features: a small stand-in for the 316 of R_c = 10.01
 
@@ -207,3 +207,40 @@ def test_worker_threads_split_the_stacked_class_networks_without_changing_a_bit(
         calc.workers = 2
         np.testing.assert_array_equal(calc.direction_energies(occ, sites), serial)
         assert np.isfinite(serial).any()
+
+
+def test_command_line_generate_train_then_ml_kmc_on_a_larger_lattice(tmp_path, write_config, cli):
+    """Chapter 2 by the command line, tiny: exact FK move energies on 12² → fk_delta_e networks → `simulate` with
+    model ml_fk on 24² (T and the f-density default to the file's model); a spin model file is refused by name."""
+    gen = write_config({"seed": 0, "lattice": {"kind": "square", "L": 12},
+                        "model": {"name": "falicov_kimball", "U": 2.0, "T": 0.07},
+                        "dynamics": {"stepper": "kmc", "n_steps": 6}, "runs": [{"type": "random", "count": 4}],
+                        "save_every": 2, "target": "move_energies", "split": {"train": 0.5, "val": 0.5, "test": 0.0}})
+    assert cli.run("generate", gen, "--out", tmp_path / "fk.h5").returncode == 0
+    train = write_config({"data": str(tmp_path / "fk.h5"), "network": {"kind": "fk_delta_e", "rc": 3.01},
+                          "training": {"loss": "mse", "max_epochs": 2, "batch_size": 32}})
+    res = cli.run("train", train, "--out", tmp_path / "net")
+    assert res.returncode == 0, res.stderr
+    run = {"seed": 1, "lattice": {"kind": "square", "L": 24},
+           "model": {"name": "ml_fk", "file": str(tmp_path / "net" / "model.pt")},
+           "dynamics": {"stepper": "kmc", "n_steps": 3}, "output": {"stride": 1}}
+    res = cli.run("simulate", write_config(run), "--out", tmp_path / "ml", "--quiet")
+    assert res.returncode == 0, res.stderr
+
+    from latticeml.io import load_config, read_trajectory
+
+    cfg = load_config(tmp_path / "ml" / "config.yaml")
+    assert cfg["model"]["T"] == 0.07 and cfg["dynamics"]["T"] is None  # the kMC runs at the model's T
+    traj = read_trajectory(tmp_path / "ml" / "trajectory.h5")
+    n_f = round(0.18778 * 576)
+    assert traj["fields"].shape == (4, 576) and np.all(traj["fields"].sum(1) == n_f)
+    assert np.all(np.isnan(traj["energies"]))  # a ΔE model has no total energy
+    assert np.any(traj["fields"][-1] != traj["fields"][0])
+
+    spin_model = tmp_path / "spin.pt"
+    save_model(spin_model, build_network("cnn", width=4, n_blocks=1, tail=[], lattice="square"),
+               {"kind": "cnn", "lattice": square(4).describe(), "field_kind": "spin"})
+    for model_file, needle in [(spin_model, "'cnn' model"), (tmp_path / "nothing.pt", "does not exist")]:
+        bad = {**run, "model": {"name": "ml_fk", "file": str(model_file)}}
+        res = cli.run("simulate", write_config(bad), "--out", tmp_path / "bad")
+        assert res.returncode == 2 and "'model.file'" in res.stderr and needle in res.stderr, res.stderr

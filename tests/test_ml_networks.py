@@ -124,3 +124,17 @@ def test_bp_on_descriptor_library_drives_langevin(tmp_path):
     stepper.prepare(state)
     stepper.step(state, np.random.default_rng(2))
     assert state.field.shape == q.shape and not np.allclose(state.field, q)
+
+
+def test_vanished_training_spread_only_centres_the_feature():
+    """A feature constant in the training data (or a class seen twice) gets scale 1, so an out-of-sample value moves
+    the output by O(1), not by 1e8 as a 1e-8 floor would."""
+    net = DeltaENet(n_features=40, n_out=2)
+    mean, std = torch.zeros(40), torch.ones(40)
+    std[5] = 0.0
+    net.set_normalization(mean, std, torch.zeros(2), torch.tensor([0.0, 2.0]))
+    assert net.feature_std[5] == 1 and net.feature_std[0] == 1 and net.target_std.tolist() == [1.0, 2.0]
+    x = torch.zeros(1, 40)
+    shifted = x.clone()
+    shifted[0, 5] = 1e-3
+    assert (net(shifted) - net(x)).abs().max() < 1.0

@@ -130,10 +130,19 @@ class TrajectoryObserver(Observer):
         self.flush_every = int(flush_every)
 
     def observe(self, state: State, stepper: Stepper) -> None:
-        energy = stepper.calculator.energy(state.field) if self.energies else np.nan
+        energy = self._energy(state, stepper)
         self.writer.append(state.step, state.time, state.field, energy)
         if self.writer.n_buffered >= self.flush_every:
             self.writer.flush()
+
+    def _energy(self, state: State, stepper: Stepper):
+        if not self.energies:
+            return np.nan
+        try:
+            return stepper.calculator.energy(state.field)
+        except NotImplementedError:  # a calculator of move energies only (ML kMC): frames carry NaN
+            self.energies = False
+            return np.nan
 
     def flush(self) -> None:
         self.writer.flush()

@@ -195,15 +195,15 @@ _SD = ModelSpec(
     build=_sd_build, steppers=("llg",), check=_sd_check,
 )
 
-def _ml_spin_build(lattice, p):
+def _ml_build(lattice, p):
     from ..calculators.ml import MLCalculator
 
     return MLCalculator.from_file(p["file"], lattice, device=p["device"], dtype=p["dtype"])
 
 
-def _ml_spin_check(raw, p, lattice):
-    """The file must be a spin model (BP energy or CNN torque) trained on this lattice kind; its path is stored
-    absolute so that a resume from another directory finds it."""
+def _check_model_file(p, lattice, kinds: tuple[str, ...], field_kind: str) -> dict:
+    """The file of ``model.file`` must hold a model of one of ``kinds`` trained on this lattice kind; its path is
+    stored absolute so that a resume from another directory finds it. Returns the file's metadata."""
     from pathlib import Path
 
     from ..errors import LatticeMLError
@@ -211,30 +211,47 @@ def _ml_spin_check(raw, p, lattice):
     try:
         from ..ml.modelfile import check_compatible, read_metadata
     except ImportError:
-        raise ConfigError("model.name", "'ml_spin' needs torch: pip install 'latticeml[ml]'") from None
+        raise ConfigError("model.name", "ML models need torch: pip install 'latticeml[ml]'") from None
     p["file"] = str(Path(p["file"]).expanduser().resolve())
     try:
         meta = read_metadata(p["file"])
-        if meta["kind"] not in ("bp", "cnn"):
-            raise LatticeMLError(f"{p['file']!r} is a {meta['kind']!r} model; 'ml_spin' runs spin models "
-                                 "(kind bp or cnn)")
-        check_compatible(meta, lattice=lattice, field_kind="spin", source=repr(p["file"]))
+        if meta["kind"] not in kinds:
+            raise LatticeMLError(f"{p['file']!r} is a {meta['kind']!r} model; this model name runs "
+                                 f"{' or '.join(kinds)} models")
+        check_compatible(meta, lattice=lattice, field_kind=field_kind, source=repr(p["file"]))
     except LatticeMLError as err:
         raise ConfigError("model.file", str(err)) from None
     if p["device"] not in ("cpu", "auto") and not p["device"].startswith("cuda"):
         raise ConfigError("model.device", f"unknown device {p['device']!r}; use 'cpu', 'cuda' or 'auto'")
+    return meta
 
 
-# a trained network in place of the exact calculator; the network sees only the electronic field, so an external
-# field goes under dynamics.h_ext (as in chapter 3, where H_ext is removed from the training targets)
+def _ml_fk_check(raw, p, lattice):
+    meta = _check_model_file(p, lattice, ("fk_delta_e",), "occupation")
+    if p["T"] is None:  # the kMC temperature of the exact model the network learned
+        p["T"] = float(meta.get("model", {}).get("T", 0.05))
+    _fk_check(raw, p, lattice)
+
+
+_ML_PARAMS = {
+    "file": Param("str", REQUIRED, "model file written by 'latticeml train'"),
+    "device": Param("str", "cpu", "'cpu', 'cuda' or 'auto' (the GPU when torch sees one)"),
+    "dtype": Param("choice", "float32", choices=("float32", "float64"), doc="inference precision"),
+}
+
+# trained networks in place of the exact calculator. Spin models: the network sees only the electronic field, so an
+# external field goes under dynamics.h_ext (as in chapter 3, where H_ext is removed from the training targets)
 _ML_SPIN = ModelSpec(
-    field_kind="spin",
-    params={
-        "file": Param("str", REQUIRED, "model file written by 'latticeml train' (BP or CNN)"),
-        "device": Param("str", "cpu", "'cpu', 'cuda' or 'auto' (the GPU when torch sees one)"),
-        "dtype": Param("choice", "float32", choices=("float32", "float64"), doc="inference precision"),
-    },
-    build=_ml_spin_build, steppers=("llg",), check=_ml_spin_check,
+    field_kind="spin", params=_ML_PARAMS, build=_ml_build, steppers=("llg",),
+    check=lambda raw, p, lattice: _check_model_file(p, lattice, ("bp", "cnn"), "spin"),
+)
+_ML_FK = ModelSpec(
+    field_kind="occupation",
+    params={**_ML_PARAMS,
+            "rho_f": _FK.params["rho_f"], "n_f": _FK.params["n_f"],
+            "T": Param("float", None, "kMC temperature (default: the T of the model file's exact model)", low=0,
+                       low_open=True)},
+    build=_ml_build, steppers=("kmc", "kmc_nfold"), n_particles=_fk_particles, check=_ml_fk_check,
 )
 
 #: model name -> ModelSpec (or "module:attr" of one)
@@ -244,6 +261,7 @@ MODELS: dict[str, ModelSpec | str] = {
     "harmonic": _HARMONIC,
     "sd_triangular": _SD,
     "ml_spin": _ML_SPIN,
+    "ml_fk": _ML_FK,
 }
 
 
