@@ -147,3 +147,31 @@ def test_bp_targets_end_to_end(tiny, tmp_path):
         assert metrics and all(isinstance(m.value, float) for m in metrics)
         assert all(0.0 <= m.value <= 1.0 for m in metrics if m.name.startswith("fraction"))
         json.dumps([m.__dict__ for m in metrics], default=float)
+
+
+def test_killed_exact_runs_resume_bit_for_bit(tmp_path, monkeypatch):
+    """A job killed in the second run, after its first checkpoint: the finished first run is kept, the second resumes
+    from its checkpoint (spins, fields, noise generator, CheFSI subspace) and the result equals an uninterrupted job."""
+    from latticeml.dynamics import LLG
+
+    args = dict(L=12, starts=["skl", "random"], steps=12, stride=3, alpha=0.05, seed=4, checkpoint_every=5)
+    straight = ch3_ml.exact_field_runs(**args)
+
+    real_step, calls = LLG.step, {"n": 0}
+
+    def dying_step(self, state, rng):
+        calls["n"] += 1
+        if calls["n"] == 12 + 8:  # step 8 of run 1: after its checkpoint at step 5
+            raise KeyboardInterrupt
+        return real_step(self, state, rng)
+
+    monkeypatch.setattr(LLG, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        ch3_ml.exact_field_runs(**args, cache=tmp_path)
+    left = sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir())
+    assert left == ["run0.npz", "run1.ckpt"], left
+    monkeypatch.setattr(LLG, "step", real_step)
+    resumed = ch3_ml.exact_field_runs(**args, cache=tmp_path)
+    for name in ("spins", "fields", "steps"):
+        assert np.array_equal(resumed[name], straight[name]), name
+    assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]  # only the group file is left
