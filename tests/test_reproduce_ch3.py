@@ -175,3 +175,41 @@ def test_killed_exact_runs_resume_bit_for_bit(tmp_path, monkeypatch):
     for name in ("spins", "fields", "steps"):
         assert np.array_equal(resumed[name], straight[name]), name
     assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]  # only the group file is left
+
+
+def test_killed_training_resumes_to_the_same_model(tiny, tmp_path, monkeypatch):
+    """Two training stages (MSE warm start, then relative L1), killed in the second: the rerun replays the first from
+    its checkpoint and continues the second, ending with the weights of an uninterrupted training."""
+    from latticeml.ml.modelfile import load_model
+    from latticeml.ml.train import Trainer
+
+    ch3_ml.SCALES["quick"]["cnn_train"] = dict(TINY["cnn_train"], loss="relative_l1", max_epochs=3, patience=5,
+                                               warm_start={"loss": "mse", "max_epochs": 2, "patience": 5})
+    straight, _ = ch3_ml.cnn_model(tmp_path / "a" / "fig3.4", quick=True, seed=0)  # caches in tmp_path / "a"
+
+    real_epoch, calls = Trainer._run_epoch, {"n": 0}
+
+    def dying_epoch(self):
+        calls["n"] += 1
+        if calls["n"] == 2 + 2:  # the second epoch of the second stage
+            raise KeyboardInterrupt
+        return real_epoch(self)
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "_data").symlink_to(tmp_path / "a" / "_data")  # the same exact data
+    monkeypatch.setattr(Trainer, "_run_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        ch3_ml.cnn_model(tmp_path / "b" / "fig3.4", quick=True, seed=0)
+    assert sorted(p.suffix for p in (tmp_path / "b" / "_models").iterdir()) == [".ckpt", ".ckpt"]
+    counted = {"n": 0}
+
+    def counted_epoch(self):
+        counted["n"] += 1
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", counted_epoch)
+    resumed, _ = ch3_ml.cnn_model(tmp_path / "b" / "fig3.4", quick=True, seed=0)
+    assert counted["n"] == 2  # stage 1's last two epochs only: nothing before the kill is trained again
+    a, b = load_model(straight)[0].state_dict(), load_model(resumed)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list((tmp_path / "b" / "_models").glob("*.ckpt"))

@@ -384,8 +384,13 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
     stages = dict(train_cfg)
     warm = stages.pop("warm_start", None)  # e.g. MSE first: Eq. 3.11 from scratch stays at the trivial ŷ = 0
     history = []
-    for stage in ([dict(stages, **warm)] if warm else []) + [stages]:
-        trainer = Trainer(net, ds.subset("train"), ds.subset("val"), seed=seed, **stage)
+    # a checkpoint per stage after every epoch (full scale: 10-40 GPU-hours of training); a killed job replays the
+    # finished stages from their last checkpoints and continues the interrupted one exactly
+    checkpoints = [models / f"{path.stem}.stage{k}.ckpt" for k in range(2 if warm else 1)]
+    for stage, ckpt in zip(([dict(stages, **warm)] if warm else []) + [stages], checkpoints):
+        trainer = Trainer(net, ds.subset("train"), ds.subset("val"), seed=seed, checkpoint=ckpt, **stage)
+        if ckpt.is_file():
+            trainer.resume(ckpt)
         trainer.fit()
         net = trainer.network  # best weights of this stage start the next one
         history += [dict(h, epoch=len(history) + k + 1, loss=trainer.loss_name)
@@ -393,6 +398,8 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
     plot_learning_curve(history, models / f"{path.stem}_learning_curve.png")
     save_model(path, trainer.network, trainer.model_metadata({"train_seconds": time.time() - t0,
                                                                "history": history}))
+    for ckpt in checkpoints:
+        ckpt.unlink(missing_ok=True)
     return path, ds
 
 
