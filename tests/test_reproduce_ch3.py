@@ -213,3 +213,20 @@ def test_killed_training_resumes_to_the_same_model(tiny, tmp_path, monkeypatch):
     a, b = load_model(straight)[0].state_dict(), load_model(resumed)[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list((tmp_path / "b" / "_models").glob("*.ckpt"))
+
+
+def test_ml_llg_runs_are_cached_by_key(tmp_path, monkeypatch):
+    from latticeml.calculators.classical import HeisenbergCalculator
+    from latticeml.dynamics import LLG
+    from latticeml.lattice import triangular
+    from latticeml.models.sd import random_spins
+
+    lat = triangular(12)
+    calc = HeisenbergCalculator(lat, J=1.0)
+    starts = np.stack([random_spins(lat.N, np.random.default_rng(r)) for r in range(2)])
+    plain = ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2)
+    cached = ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, key="k")
+    assert plain.shape == (2, 3, 144, 3) and np.array_equal(plain, cached)
+    monkeypatch.setattr(LLG, "step", lambda *a: pytest.fail("the cached runs were run again"))
+    assert np.array_equal(ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, key="k"), plain)
+    assert ch3_ml._ml_key("m.pt", starts, 6) != ch3_ml._ml_key("m.pt", starts[::-1], 6)

@@ -50,31 +50,32 @@ def chi0_metrics(L: int = 48) -> list[Metric]:
 
 
 def exact_llg_runs(L: int, runs: int, steps: int, stride: int, seed: int, start: str = "random",
-                   method: str = "fast", device: str | None = None) -> np.ndarray:
+                   method: str = "fast", device: str | None = None, cache: Path | None = None) -> np.ndarray:
     """Exact-solver LLG runs (SIB) from random or perturbed-SkL starts; snapshots every ``stride`` steps.
 
     Returns spins (runs, steps // stride + 1, N, 3). Each run has its own seed (seed + run). ``device``: the
-    SDCalculator's (None: numpy; ``"auto"``: the GPU when torch sees one).
+    SDCalculator's (None: numpy; ``"auto"``: the GPU when torch sees one). With ``cache`` the runs are cached and
+    checkpointed while they run (:mod:`latticeml.reproduce.llg_runs`).
     """
     from ..calculators.sd import SDCalculator
     from ..dynamics import LLG, State
     from ..lattice import triangular
     from ..models.sd import perturbed_skyrmion_lattice, random_spins
+    from .ch3_ml import _tag
+    from .llg_runs import recorded_llg_runs
 
     lat = triangular(L)
-    out = np.empty((runs, steps // stride + 1, lat.N, 3))
-    for r in range(runs):
+
+    def make_run(r):
         rng = np.random.default_rng(seed + r)
         spins = random_spins(lat.N, rng) if start == "random" else perturbed_skyrmion_lattice(lat, rng)
         calc = SDCalculator(lat, method=method, h_ext=LLG_PARAMS["h_ext"], device=device)
         llg = LLG(calc, dt=LLG_PARAMS["dt"], alpha=LLG_PARAMS["alpha"], T=LLG_PARAMS["T"])
-        state = State(spins)
-        out[r, 0] = spins
-        for step in range(1, steps + 1):
-            llg.step(state, rng)
-            if step % stride == 0:
-                out[r, step // stride] = state.field
-    return out
+        return calc, llg, State(spins), rng
+
+    key = f"exactllg_L{L}_{_tag(runs, steps, stride, start, method, LLG_PARAMS)}_seed{seed}"
+    return recorded_llg_runs(make_run, runs, steps, stride, cache=cache, key=key,
+                             desc=f"exact LLG {L}x{L}")["spins"]
 
 
 def ring_radius(lattice, sq: np.ndarray) -> float:
@@ -148,15 +149,17 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     from ..analysis.spin import structure_factor
     from ..lattice import triangular
     from ..plots import plot_structure_factor
-    from .ch3_ml import ALPHA_CNN, _calculator, _scale as ml_scale, cnn_model, ml_llg_runs
+    from .ch3_ml import ALPHA_CNN, _cache, _calculator, _ml_key, _scale as ml_scale, cnn_model, ml_llg_runs
 
     cfg = SCALES["quick" if quick else "full"]["fig3.8"]
     lat = triangular(cfg["L"])
-    snaps = exact_llg_runs(cfg["L"], cfg["runs"], cfg["steps"], cfg["stride"], seed, device=cfg.get("device"))
+    snaps = exact_llg_runs(cfg["L"], cfg["runs"], cfg["steps"], cfg["stride"], seed, device=cfg.get("device"),
+                           cache=_cache(out_dir, "_data"))
     path, ds = cnn_model(out_dir, quick, seed)
     train_L = ds.metadata["lattice"]["shape"][0]
     calc = _calculator(path, cfg["L"], ml_scale(quick)["ml_device"])
-    cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN)
+    cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
+                      key=_ml_key(path, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN))
     steps = np.arange(snaps.shape[1]) * cfg["stride"]
     order = {"exact": _per_run_order(lat, snaps), "cnn": _per_run_order(lat, cnn)}
     # with α = 0.05 the ring needs ~1/(α|H|) ≈ 80 t0 = 800 steps to stand out of the random-spin background

@@ -104,13 +104,13 @@ fig3.16 (P7: 50 BP runs × 10⁴ steps on 150², batched)                  ≈ 1
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import Metric
+from .llg_runs import CHECKPOINT_EVERY, recorded_llg_runs, save_npz
 
 __all__ = ["fig3_4", "fig3_7", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3_14", "fig3_16", "SCALES",
            "exact_field_runs", "build_dataset", "torque_angle_errors", "cnn_model", "bp_model", "ml_llg_runs"]
@@ -118,8 +118,6 @@ __all__ = ["fig3_4", "fig3_7", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3
 #: LLG protocols (spec §4): the exact runs carry the Langevin temperature T = 0.001, the ML runs T = 0
 DT, H_EXT, T_EXACT = 0.1, 0.005, 0.001
 ALPHA_CNN, ALPHA_BP = 0.05, 0.2
-#: steps between checkpoints of an exact run in progress (48² on a GPU: minutes; on the 2-core CPU: ≈ 20 minutes)
-EXACT_CHECKPOINT_EVERY = 200
 #: CNN augmentation (spec §7): random D6 operation and SO(3) rotation per sample, plus time reversal
 AUGMENT_CNN = {"point_group": True, "spin_rotation": True, "time_reversal": True}
 
@@ -199,98 +197,32 @@ def _tag(*settings) -> str:
 # ---------------------------------------------------------------------------------------------- exact data
 def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: float, seed: int,
                      cache: Path | None = None, device: str | None = None,
-                     checkpoint_every: int = EXACT_CHECKPOINT_EVERY) -> dict:
+                     checkpoint_every: int = CHECKPOINT_EVERY) -> dict:
     """Exact-solver LLG runs that also record the exact exchange field at every saved snapshot.
 
     SIB, Δt = 0.1, T = 0.001, H_ext = 0.005 ẑ on the spins (added by the stepper, so the recorded field is the
     exchange field alone, the ML target of spec §7). ``starts`` lists "random" or "skl" (perturbed SkL) per run;
     run r uses ``default_rng([seed, r])``. Returns ``{"spins", "fields"}`` (runs, steps // stride + 1, N, 3) and
-    ``"steps"``; cached as npz in ``cache`` when given. ``device`` is the SDCalculator's (None: numpy; the full
-    scale asks for ``"auto"``, the GPU when torch sees one); it changes the field by ~1e-13, not the cache key.
-
-    With a ``cache``, each finished run is kept on its own until the group is written, and a run in progress
-    checkpoints atomically every ``checkpoint_every`` steps (spins, fields so far, the LLG noise generator and the fast
-    solver's subspace): a killed job loses at most one interval (full scale, 48²: 60 runs × 5,000 steps, 30-80
-    GPU-hours), and the resumed run is bit for bit the uninterrupted one.
+    ``"steps"``; cached as npz in ``cache`` when given, checkpointed while it runs (see
+    :mod:`latticeml.reproduce.llg_runs`). ``device`` is the SDCalculator's (None: numpy; the full scale asks for
+    ``"auto"``, the GPU when torch sees one); it changes the field by ~1e-13, not the cache key.
     """
-    from tqdm.auto import tqdm
-
-    key = f"exact_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}.npz"
-    if cache is not None and (Path(cache) / key).is_file():
-        with np.load(Path(cache) / key) as f:
-            return {k: f[k] for k in f.files}
-    part = None if cache is None else (lambda r, ext: Path(cache) / f"{key[:-4]}.run{r}.{ext}")
-    runs = []
-    bar = tqdm(total=len(starts) * steps, desc=f"exact LLG {L}x{L}", unit="step", disable=not sys.stderr.isatty())
-    for r, start in enumerate(starts):
-        if part is not None and part(r, "npz").is_file():
-            with np.load(part(r, "npz")) as f:
-                runs.append({k: f[k] for k in f.files})
-            bar.update(steps)
-        else:
-            runs.append(_exact_field_run(L, start, steps, stride, alpha, [seed, r], device, checkpoint_every,
-                                         None if part is None else part(r, "ckpt"), bar))
-            if part is not None:
-                _save_npz(part(r, "npz"), runs[-1])
-                part(r, "ckpt").unlink(missing_ok=True)
-    bar.close()
-    out = {"spins": np.stack([run["spins"] for run in runs]), "fields": np.stack([run["fields"] for run in runs]),
-           "steps": np.arange(steps // stride + 1) * stride}
-    if cache is not None:
-        _save_npz(Path(cache) / key, out)
-        for r in range(len(starts)):
-            part(r, "npz").unlink(missing_ok=True)
-    return out
-
-
-def _exact_field_run(L: int, start: str, steps: int, stride: int, alpha: float, seed: list, device,
-                     checkpoint_every: int, checkpoint: Path | None, bar) -> dict:
-    """One run of :func:`exact_field_runs`, resumed from ``checkpoint`` when it exists (then checkpointed there)."""
     from ..calculators.sd import SDCalculator
     from ..dynamics import LLG, State
-    from ..io.checkpoint import load_checkpoint, save_checkpoint
     from ..lattice import triangular
     from ..models.sd import perturbed_skyrmion_lattice, random_spins
 
     lat = triangular(L)
-    rng = np.random.default_rng(seed)
-    spins = random_spins(lat.N, rng) if start == "random" else perturbed_skyrmion_lattice(lat, rng)
-    calc = SDCalculator(lat, method="fast", device=device)
-    llg = LLG(calc, dt=DT, alpha=alpha, T=T_EXACT, h_ext=(0.0, 0.0, H_EXT))
-    n_saved = steps // stride + 1
-    spins_out, fields_out = np.empty((n_saved, lat.N, 3)), np.empty((n_saved, lat.N, 3))
-    state, first = State(spins), 0
-    llg.prepare(state)
-    if checkpoint is not None and checkpoint.is_file():
-        ck = load_checkpoint(checkpoint)
-        first, state = ck["step"], ck["state"]
-        k = first // stride + (first % stride > 0)
-        spins_out[:k], fields_out[:k] = ck["spins"], ck["fields"]
-        rng.bit_generator.state = ck["rng"]
-        llg.load_state_dict(ck["stepper"])
-        calc.restore_checkpoint_state(ck["calculator"])
-        bar.update(first)
-    for step in range(first, steps + 1):
-        if checkpoint is not None and step > first and step % checkpoint_every == 0 and step < steps:
-            k = step // stride + (step % stride > 0)  # snapshots recorded so far
-            save_checkpoint(checkpoint, {"step": step, "state": state.copy(), "spins": spins_out[:k],
-                                         "fields": fields_out[:k], "rng": rng.bit_generator.state,
-                                         "stepper": llg.state_dict(), "calculator": calc.checkpoint_state()})
-        if step % stride == 0:
-            spins_out[step // stride] = state.field
-            fields_out[step // stride] = calc.forces(state.field)
-        if step < steps:
-            llg.step(state, rng)
-            bar.update(1)
-    return {"spins": spins_out, "fields": fields_out}
 
+    def make_run(r):
+        rng = np.random.default_rng([seed, r])
+        spins = random_spins(lat.N, rng) if starts[r] == "random" else perturbed_skyrmion_lattice(lat, rng)
+        calc = SDCalculator(lat, method="fast", device=device)
+        return calc, LLG(calc, dt=DT, alpha=alpha, T=T_EXACT, h_ext=(0.0, 0.0, H_EXT)), State(spins), rng
 
-def _save_npz(path: Path, arrays: dict) -> None:
-    """Write atomically: targets running side by side never read a half-written cache file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
+    return recorded_llg_runs(make_run, len(starts), steps, stride, fields=True, cache=cache,
+                             key=f"exact_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}",
+                             checkpoint_every=checkpoint_every, desc=f"exact LLG {L}x{L}")
 
 
 def build_dataset(runs: dict, starts: list[str], L: int, split, seed: int, extra: dict | None = None):
@@ -423,25 +355,28 @@ def _calculator(path: Path, L: int, device: str = "cpu"):
     return MLCalculator.from_file(path, triangular(L), device=device)
 
 
-def ml_llg_runs(calc, spins0: np.ndarray, steps: int, stride: int, alpha: float) -> np.ndarray:
+def ml_llg_runs(calc, spins0: np.ndarray, steps: int, stride: int, alpha: float, *, cache: Path | None = None,
+                key: str | None = None) -> np.ndarray:
     """ML-LLG at T = 0 (spec §4) from each start in ``spins0`` (R, N, 3); H_ext ẑ is added outside the network.
 
-    Returns the saved spins (R, steps // stride + 1, N, 3).
+    Returns the saved spins (R, steps // stride + 1, N, 3). With ``cache`` (and a ``key`` naming the model, e.g.
+    :func:`_ml_key`) the runs are cached and checkpointed as the exact ones (:mod:`latticeml.reproduce.llg_runs`).
     """
     from ..dynamics import LLG, State
 
-    out = np.empty((len(spins0), steps // stride + 1, *spins0.shape[1:]))
-    for r, s0 in enumerate(spins0):
+    def make_run(r):
         llg = LLG(calc, dt=DT, alpha=alpha, T=0.0, h_ext=(0.0, 0.0, H_EXT))
-        state = State(np.array(s0, dtype=float))
-        llg.prepare(state)
-        rng = np.random.default_rng(0)  # unused at T = 0
-        for step in range(steps + 1):
-            if step % stride == 0:
-                out[r, step // stride] = state.field
-            if step < steps:
-                llg.step(state, rng)
-    return out
+        return calc, llg, State(np.array(spins0[r], dtype=float)), np.random.default_rng(0)  # rng unused at T = 0
+
+    return recorded_llg_runs(make_run, len(spins0), steps, stride, cache=cache, key=key,
+                             desc=f"ML LLG {int(np.sqrt(spins0.shape[1]))}²")["spins"]
+
+
+def _ml_key(path: Path, spins0: np.ndarray, *settings) -> str:
+    """Cache key of ML-LLG runs: the model file, the starts and the run settings."""
+    import hashlib
+
+    return f"ml_{Path(path).stem}_{_tag(hashlib.sha1(np.ascontiguousarray(spins0).tobytes()).hexdigest(), *settings)}"
 
 
 def torque_angle_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -535,7 +470,8 @@ def _skl_run(out_dir: Path, quick: bool, seed: int, name: str):
     lat = triangular(cfg["L"])
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
     start = perturbed_skyrmion_lattice(lat, np.random.default_rng([seed, 10]))
-    runs = ml_llg_runs(calc, start[None], cfg["steps"], cfg["stride"], ALPHA_CNN)[0]
+    runs = ml_llg_runs(calc, start[None], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
+                       key=_ml_key(path, start, cfg["steps"], cfg["stride"], ALPHA_CNN))[0]
     reference = peak_order(lat, structure_factor(lat, skyrmion_lattice(lat)))  # the perfect ansatz, same (A0, φ0)
     return lat, runs, reference, cfg
 
@@ -689,12 +625,13 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
     # paired runs: each BP run starts from the initial state of an exact run (as the "same random seeds" of P2),
     # so the comparison measures the dynamics, not the spread of the random starts between two small ensembles
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
-    ml = ml_llg_runs(calc, exact[:, 0], cfg["steps"], stride, ALPHA_BP)
+    ml = ml_llg_runs(calc, exact[:, 0], cfg["steps"], stride, ALPHA_BP, cache=_cache(out_dir, "_runs"),
+                     key=_ml_key(path, exact[:, 0], cfg["steps"], stride, ALPHA_BP))
     idx = [t // stride for t in cfg["times"]]
     out = {"times": np.array(cfg["times"]),
            "sq_exact": np.stack([[structure_factor(lat, exact[r, k]) for k in idx] for r in range(len(exact))]),
            "sq_ml": np.stack([[structure_factor(lat, ml[r, k]) for k in idx] for r in range(len(ml))])}
-    _save_npz(key, out)
+    save_npz(key, out)
     return out
 
 
@@ -787,7 +724,8 @@ def fig3_16(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     lat = triangular(cfg["L"])
     starts = np.stack([random_spins(lat.N, np.random.default_rng([seed + 3000, r])) for r in range(cfg["runs"])])
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
-    runs = ml_llg_runs(calc, starts, cfg["steps"], cfg["stride"], ALPHA_BP)
+    runs = ml_llg_runs(calc, starts, cfg["steps"], cfg["stride"], ALPHA_BP, cache=_cache(out_dir, "_runs"),
+                       key=_ml_key(path, starts, cfg["steps"], cfg["stride"], ALPHA_BP))
     steps = np.arange(runs.shape[1]) * cfg["stride"]
     sq = [structure_factor(lat, runs[:, k]) for k in range(runs.shape[1])]
     order = np.array([peak_order(lat, s) for s in sq])
