@@ -163,7 +163,7 @@ def test_a_runtime_that_does_not_start_falls_back_too(tmp_path):
 
 def test_one_blas_thread_below_the_crossover_only():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from latticeml.backends.threads import one_blas_thread_below
+    from latticeml.backends.threads import blas_pools, one_blas_thread_below
 
     def blas_threads():
         return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
@@ -172,6 +172,7 @@ def test_one_blas_thread_below_the_crossover_only():
         before = blas_threads()
         with one_blas_thread_below(100, 1000):
             assert blas_threads() == {1}
+            assert len(blas_pools()) >= 1 and {pool["threads"] for pool in blas_pools()} == {1}  # latticeml info
         assert blas_threads() == before
         with one_blas_thread_below(1000, 1000):
             assert blas_threads() == before

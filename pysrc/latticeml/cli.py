@@ -67,6 +67,7 @@ def info() -> dict:
 
     from . import __version__
     from .backends import backend_status
+    from .backends.threads import blas_pools
 
     out = {
         "latticeml": __version__,
@@ -76,6 +77,8 @@ def info() -> dict:
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "cpu_count": os.cpu_count(),
         "backends": backend_status(),
+        # numpy and scipy may each bring a pool; small exact kernels run on one thread (latticeml.backends.threads)
+        "blas": blas_pools(),
     }
     try:
         import torch

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from pathlib import Path
 
-__all__ = ["one_blas_thread_below"]
+__all__ = ["one_blas_thread_below", "blas_pools"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,6 +23,9 @@ def _controller():
         from threadpoolctl import ThreadpoolController
     except ImportError:  # a minimal install without threadpoolctl: leave the threads alone
         return None
+    import numpy  # noqa: F401  (load both BLAS pools first: the controller sees only libraries already loaded)
+    import scipy.linalg  # noqa: F401
+
     return ThreadpoolController()
 
 
@@ -29,3 +33,12 @@ def one_blas_thread_below(dim: int, threshold: int):
     """Context running BLAS on one thread when the matrix dimension ``dim`` is below ``threshold``; else a no-op."""
     controller = _controller() if dim < threshold else None
     return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+def blas_pools() -> list[dict]:
+    """The BLAS thread pools loaded in this process (library, API, threads), for ``latticeml info``."""
+    controller = _controller()
+    if controller is None:
+        return []
+    return [{"library": lib.internal_api, "threads": lib.num_threads, "file": Path(lib.filepath).name}
+            for lib in controller.select(user_api="blas").lib_controllers]
