@@ -230,3 +230,12 @@ def test_ml_llg_runs_are_cached_by_key(tmp_path, monkeypatch):
     monkeypatch.setattr(LLG, "step", lambda *a: pytest.fail("the cached runs were run again"))
     assert np.array_equal(ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, key="k"), plain)
     assert ch3_ml._ml_key("m.pt", starts, 6) != ch3_ml._ml_key("m.pt", starts[::-1], 6)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_exact_runs_in_worker_processes_equal_the_serial_ones(cached, tmp_path):
+    args = dict(L=12, starts=["skl", "random", "random"], steps=4, stride=2, alpha=0.05, seed=5)
+    serial = ch3_ml.exact_field_runs(**args)
+    parallel = ch3_ml.exact_field_runs(**args, workers=2, cache=tmp_path if cached else None)
+    for name in ("spins", "fields", "steps"):
+        assert np.array_equal(parallel[name], serial[name]), name

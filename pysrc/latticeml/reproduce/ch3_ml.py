@@ -126,6 +126,9 @@ SCALES = {
     # are the ones CI sees, the full scale takes the GPU when torch sees one (training "device" likewise)
     "quick": {
         "ml_device": "cpu",
+        # local processes for the exact runs (each CheFSI pass is single-threaded below 36², so 2 cores give ≈ 2×);
+        # the full scale keeps 1: its runs share one GPU
+        "workers": 2,
         # val/test: 1 + 1 of these runs; training: the other 12 and 16 more runs of their own seeds
         "cnn_data": {"L": 12, "random": 8, "skl": 8, "steps": 200, "stride": 10, "split": (0.75, 0.125, 0.125),
                      "extra_train": {"random": 8, "skl": 8, "seed_offset": 7}},
@@ -197,32 +200,39 @@ def _tag(*settings) -> str:
 # ---------------------------------------------------------------------------------------------- exact data
 def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: float, seed: int,
                      cache: Path | None = None, device: str | None = None,
-                     checkpoint_every: int = CHECKPOINT_EVERY) -> dict:
+                     checkpoint_every: int = CHECKPOINT_EVERY, workers: int = 1) -> dict:
     """Exact-solver LLG runs that also record the exact exchange field at every saved snapshot.
 
     SIB, Δt = 0.1, T = 0.001, H_ext = 0.005 ẑ on the spins (added by the stepper, so the recorded field is the
     exchange field alone, the ML target of spec §7). ``starts`` lists "random" or "skl" (perturbed SkL) per run;
     run r uses ``default_rng([seed, r])``. Returns ``{"spins", "fields"}`` (runs, steps // stride + 1, N, 3) and
-    ``"steps"``; cached as npz in ``cache`` when given, checkpointed while it runs (see
-    :mod:`latticeml.reproduce.llg_runs`). ``device`` is the SDCalculator's (None: numpy; the full scale asks for
-    ``"auto"``, the GPU when torch sees one); it changes the field by ~1e-13, not the cache key.
+    ``"steps"``; cached as npz in ``cache`` when given, checkpointed while it runs, and spread over ``workers``
+    local processes (see :mod:`latticeml.reproduce.llg_runs`; the result does not depend on ``workers``).
+    ``device`` is the SDCalculator's (None: numpy; the full scale asks for ``"auto"``, the GPU when torch sees one);
+    it changes the field by ~1e-13, not the cache key.
     """
-    from ..calculators.sd import SDCalculator
-    from ..dynamics import LLG, State
-    from ..lattice import triangular
-    from ..models.sd import perturbed_skyrmion_lattice, random_spins
+    return recorded_llg_runs(_ExactRun(L, list(starts), alpha, seed, device), len(starts), steps, stride,
+                             fields=True, cache=cache, key=f"exact_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}",
+                             checkpoint_every=checkpoint_every, desc=f"exact LLG {L}x{L}", workers=workers)
 
-    lat = triangular(L)
 
-    def make_run(r):
-        rng = np.random.default_rng([seed, r])
-        spins = random_spins(lat.N, rng) if starts[r] == "random" else perturbed_skyrmion_lattice(lat, rng)
-        calc = SDCalculator(lat, method="fast", device=device)
-        return calc, LLG(calc, dt=DT, alpha=alpha, T=T_EXACT, h_ext=(0.0, 0.0, H_EXT)), State(spins), rng
+class _ExactRun:
+    """Run r of :func:`exact_field_runs`: (calculator, stepper, state, rng); a class so worker processes can load it."""
 
-    return recorded_llg_runs(make_run, len(starts), steps, stride, fields=True, cache=cache,
-                             key=f"exact_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}",
-                             checkpoint_every=checkpoint_every, desc=f"exact LLG {L}x{L}")
+    def __init__(self, L: int, starts: list[str], alpha: float, seed: int, device):
+        self.L, self.starts, self.alpha, self.seed, self.device = L, starts, alpha, seed, device
+
+    def __call__(self, r: int):
+        from ..calculators.sd import SDCalculator
+        from ..dynamics import LLG, State
+        from ..lattice import triangular
+        from ..models.sd import perturbed_skyrmion_lattice, random_spins
+
+        lat = triangular(self.L)
+        rng = np.random.default_rng([self.seed, r])
+        spins = random_spins(lat.N, rng) if self.starts[r] == "random" else perturbed_skyrmion_lattice(lat, rng)
+        calc = SDCalculator(lat, method="fast", device=self.device)
+        return calc, LLG(calc, dt=DT, alpha=self.alpha, T=T_EXACT, h_ext=(0.0, 0.0, H_EXT)), State(spins), rng
 
 
 def build_dataset(runs: dict, starts: list[str], L: int, split, seed: int, extra: dict | None = None):
@@ -254,23 +264,23 @@ def _starts(cfg: dict) -> list[str]:
     return ["random"] * cfg["random"] + ["skl"] * cfg["skl"]
 
 
-def _dataset(out_dir: Path, cfg: dict, alpha: float, seed: int):
+def _dataset(out_dir: Path, cfg: dict, alpha: float, seed: int, workers: int = 1):
     starts = _starts(cfg)
     runs = exact_field_runs(cfg["L"], starts, cfg["steps"], cfg["stride"], alpha, seed, cache=_cache(out_dir, "_data"),
-                            device=cfg.get("device"))
+                            device=cfg.get("device"), workers=workers)
     return build_dataset(runs, starts, cfg["L"], cfg["split"], seed, {"llg_alpha": alpha, "llg_T": T_EXACT,
                                                                       "h_ext_on_spins": H_EXT})
 
 
-def _runs_dataset(out_dir: Path, cfg: dict, alpha: float, seed: int):
+def _runs_dataset(out_dir: Path, cfg: dict, alpha: float, seed: int, workers: int = 1):
     """:func:`_dataset` plus the ``extra_train`` runs (own seeds), which join the training split only."""
-    ds = _dataset(out_dir, cfg, alpha, seed)
+    ds = _dataset(out_dir, cfg, alpha, seed, workers)
     if not cfg.get("extra_train"):
         return ds
     more = dict(cfg["extra_train"])
     offset = more.pop("seed_offset")
     return _with_extra_training_runs(ds, _dataset(out_dir, dict(cfg, **more, split=(1.0, 0.0, 0.0)), alpha,
-                                                  seed + offset))
+                                                  seed + offset, workers))
 
 
 def _with_extra_training_runs(ds, extra):
@@ -301,10 +311,10 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
     sc = _scale(quick)
     data_cfg, net_cfg, train_cfg = sc[f"{kind}_data"], sc[f"{kind}_net"], sc[f"{kind}_train"]
     alpha = ALPHA_CNN if kind == "cnn" else ALPHA_BP
-    ds = _runs_dataset(out_dir, data_cfg, alpha, seed)
+    ds = _runs_dataset(out_dir, data_cfg, alpha, seed, sc.get("workers", 1))
     if data_cfg.get("with_cnn_runs"):  # the field does not depend on α: the CNN runs are valid BP training data
         # (the CNN's extra_train runs as well raised the BP test/train MSE ratio from 1.8 to 1.9: not used)
-        ds = _with_extra_training_runs(ds, _dataset(out_dir, sc["cnn_data"], ALPHA_CNN, seed))
+        ds = _with_extra_training_runs(ds, _dataset(out_dir, sc["cnn_data"], ALPHA_CNN, seed, sc.get("workers", 1)))
         data_cfg = dict(data_cfg, cnn_data=sc["cnn_data"])
     models = _cache(out_dir, "_models")
     path = models / f"{kind}_{_tag(data_cfg, net_cfg, train_cfg)}_seed{seed}.pt"
@@ -621,7 +631,7 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
     stride = int(np.gcd.reduce(cfg["times"]))
     # seeds disjoint from the training runs (which use [seed, r])
     exact = exact_field_runs(cfg["L"], ["random"] * cfg["exact_runs"], cfg["steps"], stride, ALPHA_BP, seed + 1000,
-                             cache=cache, device=cfg.get("device"))["spins"]
+                             cache=cache, device=cfg.get("device"), workers=sc.get("workers", 1))["spins"]
     # paired runs: each BP run starts from the initial state of an exact run (as the "same random seeds" of P2),
     # so the comparison measures the dynamics, not the spread of the random starts between two small ensembles
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])

@@ -37,9 +37,14 @@ def _load_npz(path: Path) -> dict:
 
 def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, *, fields: bool = False,
                       cache: Path | None = None, key: str | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
-                      desc: str = "LLG") -> dict:
+                      desc: str = "LLG", workers: int = 1) -> dict:
     """``{"spins"}`` (and ``"fields"`` when ``fields``) of shape (n_runs, steps // stride + 1, N, 3), plus
-    ``"steps"``; see the module docstring. ``key`` names the cache file (required with ``cache``)."""
+    ``"steps"``; see the module docstring. ``key`` names the cache file (required with ``cache``).
+
+    ``workers`` > 1 runs the runs in that many local processes (:func:`latticeml.ensemble.run_ensemble`;
+    ``make_run`` must then be picklable, e.g. a module-level class): every run has its own seed, so the result is the
+    serial one bit for bit.
+    """
     from tqdm.auto import tqdm
 
     if cache is not None:
@@ -49,18 +54,31 @@ def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, 
         if group.is_file():
             return _load_npz(group)
     part = None if cache is None else (lambda r, ext: Path(cache) / f"{key}.run{r}.{ext}")
+    todo = [r for r in range(n_runs) if part is None or not part(r, "npz").is_file()]
+    done: dict[int, dict] = {}
+    if workers > 1 and len(todo) > 1:
+        from ..ensemble import run_ensemble
+
+        jobs = [{"make_run": make_run, "r": r, "steps": steps, "stride": stride, "fields": fields,
+                 "checkpoint_every": checkpoint_every,
+                 "checkpoint": None if part is None else str(part(r, "ckpt")),
+                 "store": None if part is None else str(part(r, "npz"))} for r in todo]
+        for r, run in zip(todo, run_ensemble(_run_job, jobs, workers=workers)):
+            if run is not None:
+                done[r] = run
     bar = tqdm(total=n_runs * steps, desc=desc, unit="step", disable=not sys.stderr.isatty())
     runs = []
     for r in range(n_runs):
-        if part is not None and part(r, "npz").is_file():
+        if r in done:
+            runs.append(done[r])
+            bar.update(steps)
+        elif part is not None and part(r, "npz").is_file():
             runs.append(_load_npz(part(r, "npz")))
             bar.update(steps)
-            continue
-        runs.append(_one_run(*make_run(r), steps, stride, fields, checkpoint_every,
-                             None if part is None else part(r, "ckpt"), bar))
-        if part is not None:
-            save_npz(part(r, "npz"), runs[-1])
-            part(r, "ckpt").unlink(missing_ok=True)
+        else:
+            runs.append(_run_job(make_run, r, steps, stride, fields, checkpoint_every,
+                                 None if part is None else part(r, "ckpt"),
+                                 None if part is None else part(r, "npz"), bar=bar, keep=True))
     bar.close()
     out = {name: np.stack([run[name] for run in runs]) for name in runs[0]}
     out["steps"] = np.arange(steps // stride + 1) * stride
@@ -69,6 +87,22 @@ def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, 
         for r in range(n_runs):
             part(r, "npz").unlink(missing_ok=True)
     return out
+
+
+def _run_job(make_run, r: int, steps: int, stride: int, fields: bool, checkpoint_every: int, checkpoint,
+             store, bar=None, keep: bool = False) -> dict | None:
+    """Run r from ``make_run(r)``; with ``store`` it is written there (and its checkpoint removed) and, in a worker
+    process (``keep`` False), only the file comes back."""
+    from tqdm.auto import tqdm
+
+    bar = bar if bar is not None else tqdm(disable=True)
+    run = _one_run(*make_run(r), steps, stride, fields, checkpoint_every,
+                   None if checkpoint is None else Path(checkpoint), bar)
+    if store is not None:
+        save_npz(Path(store), run)
+        Path(checkpoint).unlink(missing_ok=True)
+        return run if keep else None
+    return run
 
 
 def _one_run(calc, stepper, state, rng, steps: int, stride: int, fields: bool, checkpoint_every: int,
