@@ -81,7 +81,11 @@ other jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200
 steps), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
 runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
 the CNN data present; then fig3.7 3 s, fig3.16 15 s. So any single target from an empty ``--out`` finishes in
-under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first).
+under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first). Dec 2026, at default BLAS threads (the small
+CheFSI passes now run single-threaded, see :mod:`latticeml.backends.threads`) and with the exact runs in 2 processes
+(``workers``): fig3.4 243 s from an empty ``--out``, fig3.10 12 s after it, fig3.14 144 s after it (203 s alone).
+Every long stage is cached and checkpointed (:mod:`latticeml.reproduce.llg_runs`, training after every epoch), so an
+interrupted target resumes where it stopped.
 Full scale, estimated for one H100 from spec §11 (exact fields by dense ED or CheFSI on 48²; the full scale runs them
 through torch on the GPU when one is visible, ``device="auto"``, and so do training and the ML inference and ML-LLG
 runs, ``ml_device``; the quick scale keeps all of it on the CPU; these GPU figures are the spec's estimates, not
