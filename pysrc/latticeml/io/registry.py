@@ -206,6 +206,7 @@ def _check_model_file(p, lattice, kinds: tuple[str, ...], field_kind: str) -> di
     stored absolute so that a resume from another directory finds it. Returns the file's metadata."""
     from pathlib import Path
 
+    from ..electrons.torch_dense import resolve_device
     from ..errors import LatticeMLError
 
     try:
@@ -221,8 +222,7 @@ def _check_model_file(p, lattice, kinds: tuple[str, ...], field_kind: str) -> di
         check_compatible(meta, lattice=lattice, field_kind=field_kind, source=repr(p["file"]))
     except LatticeMLError as err:
         raise ConfigError("model.file", str(err)) from None
-    if p["device"] not in ("cpu", "auto") and not p["device"].startswith("cuda"):
-        raise ConfigError("model.device", f"unknown device {p['device']!r}; use 'cpu', 'cuda' or 'auto'")
+    resolve_device(p["device"], "model.device")  # the device rule of the exact side and of ml.train.torch_device
     return meta
 
 

@@ -369,6 +369,8 @@ def _parse_generate(cfg: dict) -> dict:
     extra = {k: p.check(k, cfg[k]) if k in cfg else p.default for k, p in _GENERATE_PARAMS.items()}
     if not isinstance(cfg.get("runs"), list) or not cfg["runs"]:
         raise ConfigError("runs", "must be a non-empty list of {type, count, ...} entries")
+    lattice = build_lattice(sim["lattice"])
+    spec = resolve(MODELS, sim["model"]["name"])
     runs = []
     for k, r in enumerate(cfg["runs"]):
         where = f"runs[{k}]"
@@ -378,9 +380,9 @@ def _parse_generate(cfg: dict) -> dict:
         params = validate_section(where, {p: v for p, v in r.items() if p not in ("type", "count")},
                                   INITIAL_STATES[rtype][0])
         if isinstance(INITIAL_STATES[rtype][1], _SpinInitial):
-            if resolve(MODELS, sim["model"]["name"]).field_kind != "spin":
+            if spec.field_kind != "spin":
                 raise ConfigError(f"{where}.type", f"'{rtype}' starts exist only for spin fields; use 'random'")
-            INITIAL_STATES[rtype][1].spec.check(build_lattice(sim["lattice"]), params)
+            INITIAL_STATES[rtype][1].spec.check(lattice, params)
         runs.append(RunSpec(rtype, count, {p: v for p, v in params.items() if v is not None}))
     split_cfg = validate_section("split", check_mapping("split", cfg.get("split")),
                                  {s: Param("float", d, f"fraction of the runs in the {s} split", low=0, high=1)
@@ -388,8 +390,6 @@ def _parse_generate(cfg: dict) -> dict:
     fractions = tuple(split_cfg[s] for s in SPLIT_NAMES)
     if abs(sum(fractions) - 1.0) > 1e-6:
         raise ConfigError("split", f"train + val + test must add up to 1, got {sum(fractions):g}")
-    lattice = build_lattice(sim["lattice"])
-    spec = resolve(MODELS, sim["model"]["name"])
     n_particles = spec.n_particles(lattice, sim["model"]) if spec.n_particles else None
     return {"lattice": lattice, "make_calculator": _CalculatorFactory(sim["model"]),
             "make_stepper": _StepperFactory(sim["dynamics"], sim["model"]), "runs": runs,

@@ -114,7 +114,7 @@ from pathlib import Path
 import numpy as np
 
 from . import Metric
-from .llg_runs import CHECKPOINT_EVERY, recorded_llg_runs, save_npz
+from .llg_runs import CHECKPOINT_EVERY, load_npz, recorded_llg_runs, save_npz
 
 __all__ = ["fig3_4", "fig3_7", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3_14", "fig3_16", "SCALES",
            "exact_field_runs", "build_dataset", "torque_angle_errors", "cnn_model", "bp_model", "ml_llg_runs"]
@@ -332,8 +332,9 @@ def _train(kind: str, out_dir: Path, quick: bool, seed: int) -> tuple[Path, obje
     history = []
     # a checkpoint per stage after every epoch (full scale: 10-40 GPU-hours of training); a killed job replays the
     # finished stages from their last checkpoints and continues the interrupted one exactly
-    checkpoints = [models / f"{path.stem}.stage{k}.ckpt" for k in range(2 if warm else 1)]
-    for stage, ckpt in zip(([dict(stages, **warm)] if warm else []) + [stages], checkpoints):
+    stage_list = ([dict(stages, **warm)] if warm else []) + [stages]
+    checkpoints = [models / f"{path.stem}.stage{k}.ckpt" for k in range(len(stage_list))]
+    for stage, ckpt in zip(stage_list, checkpoints):
         trainer = Trainer(net, ds.subset("train"), ds.subset("val"), seed=seed, checkpoint=ckpt, **stage)
         if ckpt.is_file():
             trainer.resume(ckpt)
@@ -628,8 +629,7 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
     sc = _scale(quick)
     key = cache / f"bp_llg_{_tag(cfg, sc['bp_data'], sc['bp_net'], sc['bp_train'])}_seed{seed}.npz"
     if key.is_file():
-        with np.load(key) as f:
-            return {k: f[k] for k in f.files}
+        return load_npz(key)
     path, _ = bp_model(out_dir, quick, seed)
     lat = triangular(cfg["L"])
     stride = int(np.gcd.reduce(cfg["times"]))

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["recorded_llg_runs", "save_npz", "CHECKPOINT_EVERY"]
+__all__ = ["recorded_llg_runs", "save_npz", "load_npz", "CHECKPOINT_EVERY"]
 
 #: steps between checkpoints of a run in progress (48² exact on a GPU: minutes; on the 2-core CPU: ≈ 20 minutes)
 CHECKPOINT_EVERY = 200
@@ -30,7 +30,8 @@ def save_npz(path: Path, arrays: dict) -> None:
     tmp.replace(path)
 
 
-def _load_npz(path: Path) -> dict:
+def load_npz(path: Path) -> dict:
+    """The arrays of an npz cache file as a dict (read fully, file closed)."""
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
 
@@ -52,7 +53,7 @@ def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, 
             raise ValueError("recorded_llg_runs: a cache needs a key")
         group = Path(cache) / f"{key}.npz"
         if group.is_file():
-            return _load_npz(group)
+            return load_npz(group)
     part = None if cache is None else (lambda r, ext: Path(cache) / f"{key}.run{r}.{ext}")
     todo = [r for r in range(n_runs) if part is None or not part(r, "npz").is_file()]
     done: dict[int, dict] = {}
@@ -73,7 +74,7 @@ def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, 
             runs.append(done[r])
             bar.update(steps)
         elif part is not None and part(r, "npz").is_file():
-            runs.append(_load_npz(part(r, "npz")))
+            runs.append(load_npz(part(r, "npz")))
             bar.update(steps)
         else:
             runs.append(_run_job(make_run, r, steps, stride, fields, checkpoint_every,
