@@ -42,8 +42,12 @@ def _cmd_reproduce(a) -> int:
     from . import reproduce
 
     if a.list or not a.target:
+        # every target with what it reproduces, and the last result found under --out (if any ran there)
         for t, status in reproduce.list_targets().items():
-            print(f"{t:10s} {status}")
+            print(f"{t:8s} {status:15s} {reproduce.describe(t)}")
+            result = reproduce.last_result(t, a.out)
+            if result:
+                print(f"{'':24s} last run in {a.out}: {result}")
         return 0
     res = reproduce.run(a.target, quick=a.quick, out=a.out, seed=a.seed)
     print(json.dumps({k: res[k] for k in ("target", "quick", "seconds", "all_passed")}))
@@ -125,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="CPU scale: minutes")
     r.add_argument("--out", default="reproduce-out")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--list", action="store_true", help="list targets")
+    r.add_argument("--list", action="store_true",
+                   help="list the targets and the last result of each found under --out")
     r.set_defaults(fn=_cmd_reproduce)
 
     b = sub.add_parser("bench", help="run a benchmark and print JSON")

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["TARGETS", "Metric", "run", "list_targets"]
+__all__ = ["TARGETS", "Metric", "run", "list_targets", "describe", "last_result"]
 
 TARGETS: dict[str, str] = {
     "fig2.4": "latticeml.reproduce.ch2:fig2_4",
@@ -60,6 +60,38 @@ def _resolve(target: str):
 
 def list_targets() -> dict[str, str]:
     return {t: ("available" if _resolve(t) is not None else "not implemented") for t in TARGETS}
+
+
+def describe(target: str, width: int = 110) -> str:
+    """One line on what ``target`` reproduces: the first paragraph of its function's docstring, cut to ``width``."""
+    fn = _resolve(target)
+    doc = (fn.__doc__ or "").strip() if fn is not None else ""
+    line = " ".join(doc.split("\n\n")[0].split())  # the first paragraph
+    return line if len(line) <= width else line[:width - 1] + "…"
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def last_result(target: str, out: str | Path) -> str | None:
+    """Summary of the ``metrics.json`` that a run of ``target`` left in ``out`` (None when there is none): scale,
+    judged metrics passed, the failing ones with their values, run time."""
+    path = Path(out) / target / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+        judged = [m for m in payload["metrics"] if m["passed"] is not None]
+        failing = [m for m in judged if not m["passed"]]
+        text = (f"{'quick' if payload['quick'] else 'full'} scale, seed {payload['seed']}: "
+                f"{len(judged) - len(failing)}/{len(judged)} judged metrics pass")
+        if failing:
+            text += "; FAIL " + ", ".join(f"{m['name']} = {_short(m['value'])} (target {_short(m['target'])})"
+                                          for m in failing)
+        return text + f"; {payload['seconds']:.0f} s"
+    except (ValueError, KeyError, TypeError) as err:  # a metrics.json from elsewhere or cut short
+        return f"unreadable {path} ({type(err).__name__}: {err})"
 
 
 def run(target: str, *, quick: bool = False, out: str | Path = "reproduce-out", seed: int = 0) -> dict:
