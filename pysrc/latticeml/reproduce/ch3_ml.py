@@ -51,7 +51,13 @@ CPU-s, train / validation MSE 0.023 / 0.027); the 12²-trained CNN scores 0.45 o
 CPU-s give 0.62 against 0.55 for the 12² tier's ≈ 310 s, and by (1) a model of the converged field would itself score
 only ≈ 0.8 against 24² truth. What it would take: exact data on ≥ 48² (finite-size effects below 10° on ≥ 98 % of
 sites), i.e. the GPU tier, and it is open whether a CNN of this family reaches 90 % there at T_el = 0.01 (on 12-periodic
-textures with 48² truth it stalls at 0.71–0.72).
+textures with 48² truth it stalls at 0.71–0.72). (4) Dec 2026 (session 7; scripts not in the package): neither the
+electron temperature nor the CNN's learned-by-augmentation spin symmetry is the bottleneck at this data size. The
+whole quick tier with T_el = 0.05 (level spacing 0.04 now smeared, the field smooth in the spins) gives 0.561 instead
+of 0.552 (train / validation MSE both ≈ 0.044 at the end of the MSE stage: no overfitting, a plateau). An exactly
+SO(3)-equivariant, time-reversal-odd network (vector channels convolved with hexagonal kernels shared by x, y, z,
+gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per epoch) reaches 0.54 on the quick data
+after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59 with 1/4, 1/2 and all training runs).
 
 ===========  =============================================================  ==========================================
 target       --quick (CPU, 12×12 exact data)                                full scale (spec §9, GPU)
