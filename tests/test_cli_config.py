@@ -141,6 +141,18 @@ def test_missing_arguments_and_files(tmp_path, capsys):
     assert "not a latticeml run directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["simulate", "generate", "train", "reproduce"])
+def test_unwritable_out_is_one_line_before_any_work(command, write_config, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a file where the output folder's parent should be
+    config = {"simulate": lambda: write_config(BASE), "reproduce": lambda: "fig3.3",
+              "generate": lambda: EXAMPLES / "sd_generate.yaml", "train": lambda: EXAMPLES / "sd_train_cnn.yaml"}
+    assert main([command, str(config[command]()), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"latticeml {command}: error: --out: cannot create folder '{blocker / 'out'}"), err
+    assert "\n" not in err and "Traceback" not in err
+
+
 def test_float_written_in_exponent_notation_is_accepted(write_config, tmp_path):
     text = ("lattice: {kind: square, L: 3}\nmodel: {name: harmonic}\n"
             "dynamics: {stepper: brownian, n_steps: 3, dt: 1e-3, T: 1}\n")

@@ -22,6 +22,7 @@ from ..analysis.spin import skyrmion_charge
 from ..dynamics import Simulation, State
 from ..errors import LatticeMLError
 from .checkpoint import atomic_write_bytes
+from .paths import make_output_dir
 from .export import write_ovf, write_vtk
 from .config import build_lattice, dump_config, load_config
 from .hdf5 import TrajectoryObserver, TrajectoryWriter
@@ -67,7 +68,7 @@ def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
             raise LatticeMLError(f"--out: {out_dir} is not a latticeml run directory (no {CONFIG}); refusing to "
                                  "delete it with --overwrite, choose another directory")
         shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
 
 
 def _logger(run_dir: Path) -> logging.Logger:

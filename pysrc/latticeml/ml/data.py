@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, LatticeMLError
+from ..io.paths import make_output_dir
 from ..io.registry import INITIAL as CONFIG_INITIAL
 from ..io.schema import REQUIRED, Param, check_mapping, validate_section
 from ._config import load_yaml
@@ -412,6 +413,7 @@ def generate_from_config(config_path, out) -> Path:
     out = Path(out)
     if out.is_dir() or not out.suffix:
         out = out / "dataset.h5"
+    make_output_dir(out.parent)  # before the runs, not after them
     path = generate_dataset(out, **args, metadata={"generator_config": cfg}, progress=True)
     ds = load_dataset(path)
     print(json.dumps({"dataset": str(path), "snapshots": len(ds), "runs": int(ds.run_id.max()) + 1,

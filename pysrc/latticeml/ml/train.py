@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, LatticeMLError
+from ..io.paths import make_output_dir
 from ..io.schema import REQUIRED, Param, check_mapping, validate_section
 from ._config import load_yaml
 from .data import Dataset, load_dataset, perpendicular, perpendicular_torch
@@ -498,7 +499,7 @@ def train_from_config(config_path, out, resume: bool = False) -> Path:
                                  "resume with the same config or train into a new --out")
     elif started:
         raise LatticeMLError(f"{str(out)!r} already holds a training run; pass --resume or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     (out / "config.json").write_text(json.dumps(resolved, indent=2))
 
     dataset = load_dataset(args["data"])

@@ -96,14 +96,14 @@ def last_result(target: str, out: str | Path) -> str | None:
 
 def run(target: str, *, quick: bool = False, out: str | Path = "reproduce-out", seed: int = 0) -> dict:
     from ..errors import LatticeMLError
+    from ..io.paths import make_output_dir
 
     if target not in TARGETS:
         raise LatticeMLError(f"unknown target {target!r}; `latticeml reproduce --list` shows the targets")
     fn = _resolve(target)
     if fn is None:
         raise LatticeMLError(f"target {target} is not implemented yet")
-    out_dir = Path(out) / target
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_output_dir(Path(out) / target)
     t0 = time.time()
     metrics = fn(out_dir, quick=quick, seed=seed)
     payload = {
