@@ -55,3 +55,12 @@ def test_unknown_target_is_one_line(capsys, tmp_path):
     assert main(["reproduce", "fig9.9", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown target 'fig9.9'" in err and "--list" in err
+
+
+@pytest.mark.parametrize("seed,why", [("-1", "-1 is negative"), ("x", "'x' is not an integer")])
+def test_bad_seed_is_refused_before_any_work(seed, why, toy, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "toy", "--seed", seed, "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert f"argument --seed: {why}" in capsys.readouterr().err
+    assert not (tmp_path / "toy").exists()

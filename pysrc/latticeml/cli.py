@@ -101,6 +101,17 @@ def _cmd_info(a) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: an integer >= 0, checked before any work (numpy refuses negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use an integer >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latticeml", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("target", nargs="?")
     r.add_argument("--quick", action="store_true", help="CPU scale: minutes")
     r.add_argument("--out", default="reproduce-out")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=_seed, default=0, help="random seed (integer >= 0; numpy's generators refuse "
+                   "negative seeds)")
     r.add_argument("--list", action="store_true",
                    help="list the targets and the last result of each found under --out")
     r.set_defaults(fn=_cmd_reproduce)
