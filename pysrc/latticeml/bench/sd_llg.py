@@ -217,7 +217,7 @@ def _ml_llg(large_L: int, compare: dict, tiers, steps: int, seed: int, threads: 
 
 def _ml_part(sizes, quick):
     try:
-        fn = getattr(importlib.import_module("latticeml.ml"), "sd_llg_timings")
+        fn = importlib.import_module("latticeml.ml").sd_llg_timings
     except (ImportError, AttributeError) as err:
         return f"not available ({type(err).__name__}: latticeml.ml.sd_llg_timings)"
     return fn(sizes, quick)

@@ -13,7 +13,7 @@ accepted moves through :meth:`Calculator.commit` and about a wholesale new confi
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from dataclasses import dataclass, field
 from typing import Any
 
