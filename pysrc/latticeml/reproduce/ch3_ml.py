@@ -58,6 +58,10 @@ of 0.552 (train / validation MSE both ≈ 0.044 at the end of the MSE stage: no 
 SO(3)-equivariant, time-reversal-odd network (vector channels convolved with hexagonal kernels shared by x, y, z,
 gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per epoch) reaches 0.54 on the quick data
 after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59 with 1/4, 1/2 and all training runs).
+Against the converged field (48² by 4×4 Bloch twists, same 672 snapshots, 190 CPU-s) the same network gives 0.73
+(train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve there is 0.658 / 0.702 / 0.728
+with 147 / 294 / 588 training snapshots, ≈ +0.03 per doubling of the data and slowing. Extrapolated, 90 % needs
+≳ 2⁶ times the quick tier's 8.5·10⁴ training sites; the dissertation's P1 set holds 30,000 × 2,304 ≈ 7·10⁷ (800×).
 
 ===========  =============================================================  ==========================================
 target       --quick (CPU, 12×12 exact data)                                full scale (spec §9, GPU)
