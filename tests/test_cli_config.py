@@ -99,6 +99,8 @@ CASES = [
     (_with(SD, "model.method", "lanczos"), "model.method"),
     (_with(_with(SD, "model.method", "kpm"), "model.T_el", 0.0), "model.T_el"),
     (_with(SD, "model.device", "tpu"), "model.device"),
+    (_with(SD, "model.twists", 2), "model.twists"),  # the default method is 'fast'
+    (_with(_with(SD, "model.method", "ed"), "model.twists", 0), "model.twists"),
     (_with(SD, "lattice.L", 10), "lattice.L"),  # the skyrmion lattice needs L ≡ 0 mod 12
     (_with(_with(BASE, "lattice.kind", "square"), "initial", {"kind": "skyrmion"}), "lattice.kind"),
     (_with(SD, "initial.d_phi", -0.1), "initial.d_phi"),

@@ -268,6 +268,36 @@ def test_invalid_configuration_is_refused(lat12):
         SDCalculator(square(4))
 
 
+@pytest.mark.parametrize("L,k", [(6, 2), (4, 3)])
+def test_bloch_twists_equal_the_tiled_torus(L, k):
+    """Bloch's theorem: the k×k twist average on L×L is exactly ED on the kL×kL torus of k×k copies of the spins
+    (field at every copy, energy and electron number per copy)."""
+    small, big = triangular(L), triangular(k * L)
+    spins = sd.random_spins(small.N, 7)
+    tiled = spins[small.site_index(big.cells % L)]
+    twisted = SDCalculator(small, method="ed", twists=k, h_ext=0.01).compute(spins)
+    whole = SDCalculator(big, method="ed", h_ext=0.01).compute(tiled)
+    for copy in ((0, 0), (L, 0), (L * (k - 1), L)):
+        assert np.abs(twisted.forces - whole.forces[big.site_index(small.cells + np.array(copy))]).max() < 1e-12
+    assert twisted.energy * k * k == pytest.approx(whole.energy, rel=1e-12, abs=1e-12)
+    assert twisted.extras["n_electrons"] * k * k == pytest.approx(whole.extras["n_electrons"], rel=1e-12)
+    # and the twists change the field of a small torus (else the test above could not tell them apart)
+    assert np.abs(twisted.forces - SDCalculator(small, method="ed", h_ext=0.01).compute(spins).forces).max() > 1e-3
+
+
+def test_twisted_hopping_is_hermitian_and_untwisted_at_zero(lat12):
+    h = sd.hopping_matrix(lat12, twist=(0.3, -1.1))
+    assert np.allclose(h, h.conj().T, atol=0) and np.abs(h.imag).max() > 0.1
+    assert np.array_equal(sd.hopping_matrix(lat12, twist=(0.0, 0.0)), sd.hopping_matrix(lat12))
+
+
+def test_twists_need_dense_numpy_ed(lat12):
+    for kwargs in ({"method": "fast"}, {"method": "kpm"}, {"method": "ed", "twists": 0}, {"method": "ed",
+                                                                                        "twists": 1.5}):
+        with pytest.raises(ConfigError, match="twists"):
+            SDCalculator(lat12, **{"twists": 2, **kwargs})
+
+
 def test_kpm_probing_reports_an_error_estimate(lat12, configs, ed_fields):
     """Colour probing (period 6 on 12²) is biased; the reported estimate (change on halving the period) bounds the
     true error from above."""

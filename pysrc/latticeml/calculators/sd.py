@@ -11,7 +11,11 @@ and the generalized force is the exchange field (Hellmann-Feynman, exact for Ω)
 
 Methods (all give the same field up to their documented error):
 
-* ``"ed"``: dense diagonalisation of the 2N×2N matrix, O((2N)³); the reference.
+* ``"ed"``: dense diagonalisation of the 2N×2N matrix, O((2N)³); the reference. With ``twists = k > 1`` it
+  averages over the k×k Bloch twists of the torus (:func:`latticeml.models.sd.hopping_matrix`): energy and field
+  of the kL×kL torus holding k×k copies of the spins (energy per copy), for k² diagonalisations of size 2N. This
+  removes most finite-size effects of a small torus: on 12×12 the plain field agrees with the k = 4 one within 10°
+  on only 41 % of the sites of LLG snapshots (see :mod:`latticeml.reproduce.ch3_ml`).
 * ``"kpm"``: Chebyshev expansion of f with all 2N unit vectors (exact diagonal blocks, error from the truncation
   at M moments only: ≈3e-4 rel. RMS on H_⊥ at M = 1000, T_el = 0.01), or colour probing (``probing_period``;
   biased, see :mod:`latticeml.electrons.kpm`; for an even period ``extras["probing_error_estimate"]`` is the
@@ -74,6 +78,8 @@ class SDCalculator(Calculator):
     device : None (numpy, default) or a torch device for ``"ed"`` and ``"fast"``: ``"cuda"``, ``"cpu"``, or
         ``"auto"`` (the GPU when torch sees one, else numpy); see :mod:`latticeml.electrons.torch_dense`. A torch
         device takes over from ``backend`` for these two methods.
+    twists : int, default 1
+        k: Bloch twists per direction for ``"ed"`` on numpy (the k×k-tiled system, see the module docstring).
     """
 
     field_kind = "spin"
@@ -83,7 +89,7 @@ class SDCalculator(Calculator):
                  kpm_kernel: str | None = None, probing_period: int | None = None, filter_degree: int = 16,
                  resid_tol: float = 1e-4, occ_tol: float = 1e-14, buffer_energy: float = 0.3,
                  ed_check_every: int = 100, max_passes: int = 6, backend: str | None = None,
-                 device: str | None = None):
+                 device: str | None = None, twists: int = 1):
         check_triangular(lattice)
         if method not in METHODS:
             raise ConfigError("method", f"unknown s-d method {method!r}; choose one of {', '.join(METHODS)}")
@@ -101,6 +107,12 @@ class SDCalculator(Calculator):
         self.bounds = band_bounds(self.t1, self.t3, self.J)
         self._kernels = get_backend(backend)
         self.device = resolve_device(device)
+        if int(twists) != twists or twists < 1:
+            raise ConfigError("twists", f"Bloch twists per direction must be an integer >= 1, got {twists!r}")
+        if twists > 1 and (method != "ed" or self.device is not None):
+            raise ConfigError("twists", "Bloch twists run with method 'ed' on numpy (no device); use twists: 1 "
+                                        "for 'fast', 'kpm' or a torch device")
+        self.twists = int(twists)
         if self.device is not None and method == "kpm":
             raise ConfigError("device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
                                         "(leave device unset)")
@@ -110,7 +122,8 @@ class SDCalculator(Calculator):
         self._calls_since_ed = 0
         self.metadata = dict(model="sd_triangular", lattice=lattice.describe(), t1=self.t1, t3=self.t3, J=self.J,
                              mu=self.mu, T_el=self.T_el, h_ext=self.h_ext, method=method,
-                             num_moments=self.num_moments, kpm_kernel=kpm_kernel, probing_period=probing_period)
+                             num_moments=self.num_moments, kpm_kernel=kpm_kernel, probing_period=probing_period,
+                             **({"twists": self.twists} if self.twists > 1 else {}))
 
     # ------------------------------------------------------------------ protocol
     def compute(self, fields: np.ndarray, *, forces: bool = True) -> Result:
@@ -166,9 +179,9 @@ class SDCalculator(Calculator):
         self._subspace = (X, np.array(ritz))
 
     # ------------------------------------------------------------------ solvers
-    def hamiltonian(self, spins: np.ndarray, *, sparse: bool = False):
-        """The single-particle matrix 𝐇(spins) of this calculator's model."""
-        return sd_hamiltonian(self.lattice, spins, self.t1, self.t3, self.J, sparse=sparse)
+    def hamiltonian(self, spins: np.ndarray, *, sparse: bool = False, twist=None):
+        """The single-particle matrix 𝐇(spins) of this calculator's model (``twist``: Bloch phases (θ1, θ2))."""
+        return sd_hamiltonian(self.lattice, spins, self.t1, self.t3, self.J, sparse=sparse, twist=twist)
 
     def _sparse(self, spins):
         return self.hamiltonian(spins, sparse=True)
@@ -181,8 +194,16 @@ class SDCalculator(Calculator):
     def _solve_ed(self, spins):
         if self._dense is not None:
             return self._dense.observables(*self._dense.eigh(spins), self.mu, self.T_el)
+        if self.twists > 1:  # mean over the k² Bloch twists: per-copy observables of the k×k-tiled torus
+            angles = 2 * np.pi * np.arange(self.twists) / self.twists
+            parts = [self._ed_observables(self.hamiltonian(spins, twist=(a, b))) for a in angles for b in angles]
+            return tuple(sum(p[n] for p in parts) / len(parts) for n in range(3))
+        return self._ed_observables(self.hamiltonian(spins))
+
+    def _ed_observables(self, H):
+        """(Ω, F blocks, N_el) of the dense matrix H."""
         k = self._kernels
-        eps, psi = k.eigh(self.hamiltonian(spins))
+        eps, psi = k.eigh(H)
         blocks = k.spin_blocks_ed(eps, psi, self.mu, self.T_el)
         return k.grand_potential(eps, self.mu, self.T_el), blocks, float(k.fermi(eps, self.mu, self.T_el).sum())
 

@@ -155,7 +155,8 @@ def _sd_build(lattice, p):
     from ..calculators.sd import SDCalculator
 
     return SDCalculator(lattice, t1=p["t1"], t3=p["t3"], J=p["J"], mu=p["mu"], T_el=p["T_el"], h_ext=p["h_ext"],
-                        method=p["method"], ed_check_every=p["ed_check_every"], device=p["device"])
+                        method=p["method"], ed_check_every=p["ed_check_every"], device=p["device"],
+                        twists=p["twists"])
 
 
 def _sd_check(raw, p, lattice):
@@ -169,6 +170,9 @@ def _sd_check(raw, p, lattice):
         raise ConfigError("model.device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
                                           "(remove device)")
     resolve_device(p["device"], "model.device")
+    if p["twists"] > 1 and (p["method"] != "ed" or p["device"] is not None):
+        raise ConfigError("model.twists", "Bloch twists run with method: ed on numpy; set method: ed and remove "
+                                          "device, or use twists: 1")
 
 
 def _require_triangular(lattice, what: str) -> None:
@@ -191,6 +195,8 @@ _SD = ModelSpec(
                         doc="exact field: dense ED, KPM, or warm-started CheFSI (exact, fastest along dynamics)"),
         "ed_check_every": Param("int", 100, "'fast': calls between dense-ED restarts (0: never)", low=0),
         "device": Param("str", None, "None (numpy), 'cpu', 'cuda' or 'auto': torch device of 'ed' and 'fast'"),
+        "twists": Param("int", 1, "'ed': Bloch twists per direction k, the field of the kL×kL torus holding k×k "
+                                  "copies of the spins (fewer finite-size effects)", low=1),
     },
     build=_sd_build, steppers=("llg",), check=_sd_check,
 )

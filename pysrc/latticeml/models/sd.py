@@ -46,8 +46,15 @@ def _shifted_sites(lattice, offset) -> np.ndarray:
     return lattice.site_index(lattice.cells + np.asarray(offset))
 
 
-def hopping_matrix(lattice, t1: float = 1.0, t3: float = -0.85, *, sparse: bool = False):
-    """Spin-independent hopping block h (N×N, real): h_ij = -t_ij (periodic images add up on tiny tori)."""
+def hopping_matrix(lattice, t1: float = 1.0, t3: float = -0.85, *, sparse: bool = False, twist=None):
+    """Spin-independent hopping block h (N×N): h_ij = -t_ij (periodic images add up on tiny tori); real unless
+    ``twist`` is given.
+
+    ``twist = (θ1, θ2)`` imposes Bloch boundary conditions ψ(r + L_μ a_μ) = e^{iθ_μ} ψ(r): a bond that leaves the
+    torus through the boundary μ picks up e^{iθ_μ} per crossing. Averaging over the k² twists θ = 2π(m1, m2)/k
+    gives the observables of the kL1×kL2 torus that holds k×k copies of the L1×L2 configuration (Bloch's theorem),
+    at k² small diagonalisations instead of one of a k²-times larger matrix.
+    """
     check_triangular(lattice)
     import scipy.sparse as sp
 
@@ -59,7 +66,11 @@ def hopping_matrix(lattice, t1: float = 1.0, t3: float = -0.85, *, sparse: bool 
         for off in offsets:
             rows.append(np.arange(N))
             cols.append(_shifted_sites(lattice, off))
-            vals.append(np.full(N, -float(t)))
+            if twist is None:
+                vals.append(np.full(N, -float(t)))
+            else:  # boundary crossings of each bond times the twist angles
+                wraps = np.floor_divide(lattice.cells + np.asarray(off), np.asarray(lattice.shape))
+                vals.append(-float(t) * np.exp(1j * (wraps @ np.asarray(twist, dtype=float))))
     h = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N)).tocsr()
     return h if sparse else h.toarray()
 
@@ -70,18 +81,19 @@ def onsite_blocks(spins: np.ndarray, J: float = 1.0) -> np.ndarray:
     return -J * np.einsum("ia,abc->ibc", spins, _PAULI)
 
 
-def sd_hamiltonian(lattice, spins, t1: float = 1.0, t3: float = -0.85, J: float = 1.0, *, sparse: bool = False):
+def sd_hamiltonian(lattice, spins, t1: float = 1.0, t3: float = -0.85, J: float = 1.0, *, sparse: bool = False,
+                   twist=None):
     """Single-particle s-d matrix 𝐇 (2N×2N complex Hermitian), dense or scipy CSR.
 
     ``spins`` (N, 3); orbital index ``2*i + spin``. The chemical potential is not included (grand canonical μ is
-    applied by the Fermi function).
+    applied by the Fermi function). ``twist``: Bloch boundary phases, see :func:`hopping_matrix`.
     """
     import scipy.sparse as sp
 
     spins = np.asarray(spins, dtype=float)
     if spins.shape != (lattice.N, 3):
         raise ConfigError("spins", f"expected shape ({lattice.N}, 3), got {spins.shape}")
-    hop = sp.kron(hopping_matrix(lattice, t1, t3, sparse=True), sp.identity(2), format="csr")
+    hop = sp.kron(hopping_matrix(lattice, t1, t3, sparse=True, twist=twist), sp.identity(2), format="csr")
     onsite = sp.block_diag(list(onsite_blocks(spins, J)), format="csr")
     H = (hop + onsite).tocsr().astype(complex)
     return H if sparse else H.toarray()

@@ -30,7 +30,7 @@ channels learn no faster per epoch (fig3.4 quick: 0.553; random starts 0.41, SkL
 
 Why the quick tier stays far from target 4 (≥ 90 % < 10°), measured Nov 2026 (session 3; scripts not in the package).
 (1) The 12² truth is mostly a finite-size effect. The exact field of the same 12-periodic texture on the (12k)² torus
-(k² Bloch twists of the 288×288 matrix, T_el = 0.01) converges by k = 4 (48²: within 10° of k = 8 on 97 % of sites,
+(k² Bloch twists of the 288×288 matrix, T_el = 0.01; ``SDCalculator(method="ed", twists=k)``) converges by k = 4 (48²: within 10° of k = 8 on 97 % of sites,
 relative RMS 2.5 %), but the 12² field agrees with it on only 41 % of the test sites (relative RMS difference 0.41; 44 %
 at T_el = 0.03, 56 % at T_el = 0.1). With a level spacing ≈ 0.04 ≫ T_el, the small H_⊥ (0.005–0.025) depends on which
 few levels near μ are occupied: a global, near-discontinuous function of all spins. The wrong sites are spread over all
