@@ -248,8 +248,11 @@ def test_device_choice_is_checked(lat12):
 
     with pytest.raises(ConfigError, match="device"):
         SDCalculator(lat12, method="ed", device="tpu")
-    with pytest.raises(ConfigError, match="KPM"):
-        SDCalculator(lat12, method="kpm", device="cpu")
+    for word in ("cpu", "auto"):  # "auto" is refused with KPM on every machine, as in a config
+        with pytest.raises(ConfigError, match="KPM"):
+            SDCalculator(lat12, method="kpm", device=word)
+    with pytest.raises(ConfigError, match="twists"):
+        SDCalculator(lat12, method="ed", device="auto", twists=2)
     auto = SDCalculator(lat12, method="fast", device="auto")
     assert auto.device == ("cuda" if torch.cuda.is_available() else None)
     if not torch.cuda.is_available():

@@ -49,13 +49,40 @@ from ..errors import ConfigError
 from ..models.sd import band_bounds, check_triangular, hopping_matrix, sd_hamiltonian
 from .base import Calculator, Result
 
-__all__ = ["SDCalculator", "exchange_field", "METHODS"]
+__all__ = ["SDCalculator", "exchange_field", "check_solver_options", "METHODS"]
 
 METHODS = ("ed", "kpm", "fast")
 #: matrix size 2N below which the numpy CheFSI pass runs on one BLAS thread (crossover at 36², see
 #: :mod:`latticeml.backends.threads`)
 SINGLE_THREAD_CHEFSI_BELOW = 2592
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
+
+
+def check_solver_options(method: str, T_el: float, device: str | None, twists: int = 1, *,
+                         prefix: str = "") -> str | None:
+    """Check the solver options of :class:`SDCalculator` and return the resolved torch device (None: numpy).
+
+    One rule for the calculator and for the config check of model ``sd_triangular`` (``prefix="model."``, so the
+    errors name the config field). The device word is checked as written, not as resolved, so that an option that
+    cannot use a device (KPM, Bloch twists) refuses ``"auto"`` on every machine alike.
+    """
+    if method not in METHODS:
+        raise ConfigError(prefix + "method", f"unknown s-d method {method!r}; choose one of {', '.join(METHODS)}")
+    if T_el < 0:
+        raise ConfigError(prefix + "T_el", f"electron temperature must be >= 0, got {T_el}")
+    if method == "kpm" and T_el == 0:
+        raise ConfigError(prefix + "T_el", "method 'kpm' needs T_el > 0 (the step function converges too slowly); "
+                                           "use method 'ed' or 'fast', or T_el = 0.01")
+    if device is not None and method == "kpm":
+        raise ConfigError(prefix + "device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
+                                             "(leave device unset)")
+    resolved = resolve_device(device, prefix + "device")
+    if isinstance(twists, bool) or int(twists) != twists or twists < 1:
+        raise ConfigError(prefix + "twists", f"Bloch twists per direction must be an integer >= 1, got {twists!r}")
+    if twists > 1 and (method != "ed" or device is not None):
+        raise ConfigError(prefix + "twists", "Bloch twists run with method 'ed' on numpy; use method 'ed' without "
+                                             "a device, or twists = 1")
+    return resolved
 
 
 def exchange_field(blocks: np.ndarray, J: float) -> np.ndarray:
@@ -91,12 +118,7 @@ class SDCalculator(Calculator):
                  ed_check_every: int = 100, max_passes: int = 6, backend: str | None = None,
                  device: str | None = None, twists: int = 1):
         check_triangular(lattice)
-        if method not in METHODS:
-            raise ConfigError("method", f"unknown s-d method {method!r}; choose one of {', '.join(METHODS)}")
-        if T_el < 0:
-            raise ConfigError("T_el", f"electron temperature must be >= 0, got {T_el}")
-        if method == "kpm" and T_el == 0:
-            raise ConfigError("T_el", "KPM needs T_el > 0 (the step function converges too slowly); use method='ed'")
+        self.device = check_solver_options(method, T_el, device, twists)
         self.lattice = lattice
         self.t1, self.t3, self.J, self.mu, self.T_el, self.h_ext = map(float, (t1, t3, J, mu, T_el, h_ext))
         self.method = method
@@ -106,16 +128,7 @@ class SDCalculator(Calculator):
             int(max_passes)
         self.bounds = band_bounds(self.t1, self.t3, self.J)
         self._kernels = get_backend(backend)
-        self.device = resolve_device(device)
-        if int(twists) != twists or twists < 1:
-            raise ConfigError("twists", f"Bloch twists per direction must be an integer >= 1, got {twists!r}")
-        if twists > 1 and (method != "ed" or self.device is not None):
-            raise ConfigError("twists", "Bloch twists run with method 'ed' on numpy (no device); use twists: 1 "
-                                        "for 'fast', 'kpm' or a torch device")
         self.twists = int(twists)
-        if self.device is not None and method == "kpm":
-            raise ConfigError("device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
-                                        "(leave device unset)")
         self._dense = None if self.device is None else TorchDenseOps(
             hopping_matrix(lattice, self.t1, self.t3), self.J, self.device)
         self._subspace = None  # (X, ritz values) of the fast method

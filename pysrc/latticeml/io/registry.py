@@ -160,19 +160,10 @@ def _sd_build(lattice, p):
 
 
 def _sd_check(raw, p, lattice):
-    from ..electrons.torch_dense import resolve_device
+    from ..calculators.sd import check_solver_options
 
     _require_triangular(lattice, "model 'sd_triangular'")
-    if p["method"] == "kpm" and p["T_el"] == 0:
-        raise ConfigError("model.T_el", "method 'kpm' needs T_el > 0 (the step function converges too slowly); "
-                                        "use method: ed or fast, or T_el: 0.01")
-    if p["device"] is not None and p["method"] == "kpm":
-        raise ConfigError("model.device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
-                                          "(remove device)")
-    resolve_device(p["device"], "model.device")
-    if p["twists"] > 1 and (p["method"] != "ed" or p["device"] is not None):
-        raise ConfigError("model.twists", "Bloch twists run with method: ed on numpy; set method: ed and remove "
-                                          "device, or use twists: 1")
+    check_solver_options(p["method"], p["T_el"], p["device"], p["twists"], prefix="model.")
 
 
 def _require_triangular(lattice, what: str) -> None:
