@@ -59,7 +59,7 @@ def structure_factor_path(lattice, sq: np.ndarray):
 
     Returns ``(q_x, values, ticks)`` with ``ticks = {"Γ": 0, "K": 4π/3, "M": 2π}``; needs L1 = L2 even.
     """
-    check_triangular(lattice)
+    check_triangular(lattice, "the Γ-K-M path")
     L1, L2 = lattice.shape
     if L1 != L2 or L1 % 2:
         raise ValueError(f"the Γ-K-M path needs an even square torus, got shape {lattice.shape}")
@@ -100,7 +100,7 @@ def characteristic_length(lattice, sq: np.ndarray) -> tuple[float, float]:
 def _triangles(lattice) -> np.ndarray:
     """Site triples of the 2N elementary triangles, counter-clockwise: up (r, r+a1, r+a2) then down
     (r+a1, r+a1+a2, r+a2). Shape (2N, 3)."""
-    check_triangular(lattice)
+    check_triangular(lattice, "the skyrmion charge (solid angles of the triangles)")
     c = lattice.cells
     r = lattice.site_index(c)
     a1 = lattice.site_index(c + (1, 0))

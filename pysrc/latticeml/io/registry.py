@@ -161,15 +161,10 @@ def _sd_build(lattice, p):
 
 def _sd_check(raw, p, lattice):
     from ..calculators.sd import check_solver_options
+    from ..models.sd import check_triangular
 
-    _require_triangular(lattice, "model 'sd_triangular'")
+    check_triangular(lattice, "model 'sd_triangular'", field="lattice.kind", fix="set kind: triangular")
     check_solver_options(p["method"], p["T_el"], p["device"], p["twists"], prefix="model.")
-
-
-def _require_triangular(lattice, what: str) -> None:
-    if lattice.name != "triangular":
-        raise ConfigError("lattice.kind", f"{what} lives on the triangular lattice, got '{lattice.name}'; "
-                                          "set kind: triangular")
 
 
 # chapter-3 parameters as defaults (spec ch3 §2); the hopping enters as -t (see latticeml.models.sd)
@@ -351,7 +346,9 @@ def _ferro_spins(lattice, shape, n_particles, p, rng):
 
 
 def _check_skyrmion(lattice, p):
-    _require_triangular(lattice, "the skyrmion-lattice ansatz")
+    from ..models.sd import check_triangular
+
+    check_triangular(lattice, "the skyrmion-lattice ansatz", field="lattice.kind", fix="set kind: triangular")
     if any(n % 12 for n in lattice.shape):
         raise ConfigError("lattice.L", f"the triple-Q skyrmion lattice (|Q| = π/3) is periodic on L ≡ 0 mod 12, got "
                                        f"L = {lattice.shape[0]}; use 12, 24, 36, ...")

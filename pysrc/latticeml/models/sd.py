@@ -36,10 +36,12 @@ ORDERING_VECTORS = np.array([[np.pi / 3 * np.cos(a), np.pi / 3 * np.sin(a)] for 
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
 
 
-def check_triangular(lattice) -> None:
-    """Raise ConfigError unless ``lattice`` is a periodic one-atom triangular lattice."""
-    if getattr(lattice, "name", None) != "triangular" or lattice.n_basis != 1:
-        raise ConfigError("lattice", f"the s-d model needs latticeml.lattice.triangular(L), got {lattice!r}")
+def check_triangular(lattice, what: str = "the s-d model", *, field: str = "lattice",
+                     fix: str = "use latticeml.lattice.triangular(L)") -> None:
+    """Raise ConfigError naming ``field`` unless ``lattice`` is a periodic one-atom triangular lattice; the message
+    says that ``what`` needs one and how to ``fix`` it (config checks pass their own field and fix)."""
+    if getattr(lattice, "name", None) != "triangular" or getattr(lattice, "n_basis", 1) != 1:
+        raise ConfigError(field, f"{what} lives on the one-atom triangular lattice, got {lattice!r}; {fix}")
 
 
 def _shifted_sites(lattice, offset) -> np.ndarray:
@@ -241,7 +243,7 @@ def skyrmion_lattice(lattice, A: float = 0.7, M: float = 0.0, phi: float = np.pi
     ê1..ê3) defaults to the identity. Commensurate (a perfect SkL) when L ≡ 0 mod 12; charge per 48 sites
     -1 for (A, M, φ) = (0.5, 0, π/4), -2 for (0.7, 0, π/2) (spec §5).
     """
-    check_triangular(lattice)
+    check_triangular(lattice, "the skyrmion-lattice ansatz")
     phase = (lattice.positions - np.asarray(origin)) @ ORDERING_VECTORS.T  # (N, 3)
     c = np.cos(phase)
     s = np.sin(phase + np.asarray(phi)[..., None])
