@@ -24,6 +24,7 @@ TINY = {
     "bp_net": {"descriptor": {"kind": "spin_bonds", "lattice": "triangular", "cutoff": 1.5}, "hidden": [8],
                "activation": "silu"},
     "bp_train": {"max_epochs": 1, "batch_size": 4, "lr": 1e-3, "plateau_patience": 1, "patience": 2},
+    "fig3.4": {"twist_snapshots": 2, "twists": 2},
     "fig3.10": {"L": 24, "steps": 4, "stride": 2},
     "fig3.11": {"L": 24, "steps": 4, "stride": 2},
     "fig3.12": {"snapshots": 2},
@@ -103,6 +104,12 @@ def test_cnn_targets_end_to_end(tiny, tmp_path):
     assert len(list((tmp_path / "_models").glob("cnn_*.pt"))) == 1  # trained once, reused by every target
     charge = results["fig3_10"]["skyrmion_charge_final"]
     assert charge.target == round(charge.target) != 0  # the SkL start carries an integer, nonzero charge
+    # the finite-size diagnostic compares the stored truth with the twisted field of the same snapshots: with one
+    # twist (the same torus) they agree everywhere, with 2×2 twists the 12² truth is visibly off
+    _, ds = ch3_ml.cnn_model(tmp_path / "fig3.4", True, 0)
+    same = ch3_ml._finite_size_agreement(tmp_path / "fig3.4", ds, {"twist_snapshots": 2, "twists": 1})
+    assert same.value == 1.0
+    assert 0.1 < results["fig3_4"]["fraction_exact_field_within_10deg_of_twisted"].value < 0.9, results["fig3_4"]
 
 
 def test_cnn_is_trained_and_used_on_torques(tiny, monkeypatch, tmp_path):
