@@ -14,6 +14,11 @@ def test_sd_llg_reports_exact_and_ml_llg_steps():
     json.dumps(res)  # one JSON object, as the CLI prints it
     exact = res["exact"][-1]
     assert exact["fast_seconds_per_step"] > 0 and exact["ed_seconds_per_step_estimate"] == 2 * exact["ed_seconds"]
+    # KPM on the largest size is compared with that size's dense-ED field of the same spins
+    blocks = res["kpm_large"]["exact_blocks_sites"]
+    assert res["kpm_large"]["L"] == 12 and blocks["sites"] == 48 and blocks["rel_error_field"] < 1e-3
+    assert blocks["seconds_all_sites_estimate"] == pytest.approx(blocks["seconds"] * 144 / 48)
+    assert 1e-3 < res["kpm_large"]["probing_d3"]["rel_error_field"] < 1  # probing with a short period is biased
     ml = res["ml_llg"]
     assert ml["torch_threads"] == 1 and [r["architecture"] for r in ml["large"]] == ["quick"]
     large, compare = ml["large"][0], ml["compare"][0]

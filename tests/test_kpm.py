@@ -84,6 +84,20 @@ def test_exact_blocks_match_ed_for_every_operator_form(small):
     np.testing.assert_allclose(out["stencil"], out["dense"], atol=1e-12)
 
 
+def test_exact_blocks_of_chosen_sites(small):
+    """Blocks of a few sites (in any order, across column blocks) equal the ED blocks of those sites."""
+    lat, S, H, ref = small
+    sites = np.array([30, 2, 17, 5, 33])
+    part = kpm.kpm_spin_blocks(sd.sd_hamiltonian(lat, S, sparse=True), -3.5, 0.05, BOUNDS, 600, block_size=3,
+                               sites=sites)
+    assert part.shape == (5, 2, 2)
+    np.testing.assert_allclose(part, ref[sites], atol=1e-7)
+    with pytest.raises(ConfigError, match="sites"):
+        kpm.kpm_spin_blocks(H, -3.5, 0.05, BOUNDS, 50, sites=[lat.N])
+    with pytest.raises(ConfigError, match="sites"):
+        kpm.kpm_spin_blocks(H, -3.5, 0.05, BOUNDS, 50, sites=[0], lattice_shape=lat.shape, probing_period=3)
+
+
 def test_probing_is_exact_at_full_period_and_biased_below(small):
     lat, S, H, ref = small
     full = kpm.kpm_spin_blocks(H, -3.5, 0.05, BOUNDS, 600, lattice_shape=lat.shape, probing_period=6)

@@ -186,7 +186,7 @@ def probing_vectors(shape: tuple[int, int], period: int) -> np.ndarray:
 
 def kpm_spin_blocks(H, mu: float, T: float, bounds: tuple[float, float], num_moments: int = 1000, *,
                     kernel: str | None = None, lattice_shape: tuple[int, int] | None = None,
-                    probing_period: int | None = None, block_size: int = 512) -> np.ndarray:
+                    probing_period: int | None = None, block_size: int = 512, sites=None) -> np.ndarray:
     """Local 2×2 density-matrix blocks F[i, a, b] = f(𝐇)_{2i+a, 2i+b} by a Chebyshev expansion of f.
 
     Parameters
@@ -199,10 +199,13 @@ def kpm_spin_blocks(H, mu: float, T: float, bounds: tuple[float, float], num_mom
     probing_period : None (default): exact diagonal blocks from all 2N unit vectors, processed ``block_size`` at a
         time. An integer d: colour probing with 2d² vectors (needs ``lattice_shape``); cheaper, biased by
         F_ij between same-colour sites (error quoted in the module docstring).
+    sites : optional site indices: exact blocks of these sites only, at a cost proportional to their number (the
+        local density matrix of KPM needs no global solve); not with ``probing_period``.
 
     Returns
     -------
-    (N, 2, 2) complex, the same convention as the ED kernel ``spin_blocks``.
+    (N, 2, 2) complex (``(len(sites), 2, 2)`` with ``sites``), the same convention as the ED kernel
+    ``spin_blocks``.
     """
     n = H.shape[0]
     N = n // 2
@@ -212,17 +215,24 @@ def kpm_spin_blocks(H, mu: float, T: float, bounds: tuple[float, float], num_mom
         coeffs = coeffs * jackson_kernel(num_moments)
     elif kernel is not None:
         raise ConfigError("kernel", f"unknown KPM kernel {kernel!r}; use None or 'jackson'")
-    F = np.empty((N, 2, 2), dtype=complex)
+    if sites is not None and probing_period is not None:
+        raise ConfigError("sites", "exact blocks of chosen sites do not combine with probing; drop one of them")
     if probing_period is None:
-        for start in range(0, n, block_size):
-            cols = np.arange(start, min(start + block_size, n))
+        wanted = np.arange(N) if sites is None else np.asarray(sites, dtype=np.int64).ravel()
+        if wanted.size and (wanted.min() < 0 or wanted.max() >= N):
+            raise ConfigError("sites", f"site indices must lie in [0, {N}), got {wanted.min()}..{wanted.max()}")
+        F = np.empty((len(wanted), 2, 2), dtype=complex)
+        all_cols = (2 * wanted[:, None] + np.arange(2)).ravel()  # orbitals of the wanted sites
+        for start in range(0, len(all_cols), block_size):
+            cols = all_cols[start:start + block_size]
             E = np.zeros((n, len(cols)), dtype=complex)
             E[cols, np.arange(len(cols))] = 1.0
             W = chebyshev_apply(H, E, coeffs, scale)
-            site, spin_b = cols // 2, cols % 2
+            row, spin_b = np.arange(start, start + len(cols)) // 2, cols % 2
             for spin_a in range(2):
-                F[site, spin_a, spin_b] = W[2 * site + spin_a, np.arange(len(cols))]
+                F[row, spin_a, spin_b] = W[2 * wanted[row] + spin_a, np.arange(len(cols))]
         return F
+    F = np.empty((N, 2, 2), dtype=complex)
     if lattice_shape is None:
         raise ConfigError("lattice_shape", "colour probing needs the (L1, L2) lattice shape")
     P = probing_vectors(lattice_shape, probing_period)
@@ -231,10 +241,10 @@ def kpm_spin_blocks(H, mu: float, T: float, bounds: tuple[float, float], num_mom
         cols = slice(start, min(start + block_size, P.shape[1]))
         W[:, cols] = chebyshev_apply(H, P[:, cols].astype(complex), coeffs, scale)
     colour = np.argmax(P[0::2], axis=1) // 2  # colour of each site, from its spin-up row
-    sites = np.arange(N)
+    every_site = np.arange(N)
     for spin_a in range(2):
         for spin_b in range(2):
-            F[:, spin_a, spin_b] = W[2 * sites + spin_a, 2 * colour + spin_b]
+            F[:, spin_a, spin_b] = W[2 * every_site + spin_a, 2 * colour + spin_b]
     return F
 
 
