@@ -31,8 +31,9 @@ Measured (``latticeml bench sd-llg``, one thread, perturbed SkL, exact LLG steps
 k = 1091) one CheFSI pass per evaluation, 8.5 CPU-s against 178 CPU-s for dense ED (21×) on a quiet machine
 (42 vs 258 CPU-s, 6×, 10× wall, under load ≈ 7 on 2 cores), relative error 8e-9 on H and 1.2e-7 on H_⊥; at 24²
 (k = 275) 0.25-0.7 CPU-s against 2.5-42 CPU-s (10-60×, load dependent), error 1.4e-8 on H, 2e-7 on H_⊥.
-KPM with exact blocks at M = 1000: 2.4e-5 on H, 3.5e-4 on H_⊥ (24², 42 CPU-s, slower than ED on CPU); colour
-probing is biased (24², d = 12, 288 vectors: 0.025 on H, 0.30 on H_⊥).
+KPM with exact blocks at M = 1000: 2.4e-5 on H, 3.5e-4 on H_⊥ (24², 30-42 CPU-s, slower than ED on CPU); on 48²
+7.6e-6 / 1.2e-4 on 192 sites in 45 s, so ≈ 540 s for all sites against 97 s for dense ED (Dec 2026). Colour probing
+is biased (d = 12, 288 vectors: 0.025 on H, 0.30 on H_⊥ on 24² in 7.8 s; 0.023 / 0.32 on 48² in 36 s).
 """
 from __future__ import annotations
 
