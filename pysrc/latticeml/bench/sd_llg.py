@@ -21,10 +21,11 @@ largest exact size: vs the fastest fast-exact LLG step and vs 2 dense-ED calls (
 cost does not depend on the weights, so untrained networks time what trained ones cost. The full-tier BP takes
 ≈ 25 s per step at 144² on one core, so the full tier is timed over one step after the warm-up.
 
-Measured in one run (one thread; 2-core VM at load ≈ 2–3 from other jobs; ``latticeml bench sd-llg``, 7.8 min):
-144² quick CNN 1.2e5 and BP 8.8e4 spin-steps/s, full CNN 3.4e4, full BP 8.1e2; 48²: fast exact 9.0 s per step,
-ED 2 × 150 s, so the quick CNN / BP step (0.021 / 0.026 s) is 430× / 350× faster than the fast exact step and
-1.4e4× / 1.2e4× faster than ED; full CNN 110× / 3.6e3×, full BP 4.2× / 140×.
+Measured in one run (one thread; quiet 2-core VM; ``latticeml bench sd-llg``, 7.1 min, Dec 2026): 48² dense ED
+97 s, fast exact 4.0 s per evaluation (24× wall, 36× CPU, relative field error 8e-9); 144² quick CNN 1.4e5 and
+BP 8.2e4 spin-steps/s, full CNN 4.1e4, full BP 830; on 48² the quick CNN / BP step is 455× / 328× faster than the
+fast exact step and 1.1e4× / 7.8e3× faster than ED; full CNN 141× / 3.4e3×, full BP 4.9× / 116×. KPM on 48²:
+exact blocks 7.6e-6 on H (192 sites, 45 s; ≈ 540 s for all), probing d = 12 2.3e-2 in 36 s.
 
 The target is ≥ 10× over dense ED at 48×48 at ≤ 1e-6 relative field error. On a shared machine both wall and CPU
 seconds of BLAS-heavy code vary by factors of 3-10 with the load (the 2-core VM counts contention as CPU time), so
