@@ -42,7 +42,7 @@ import numpy as np
 
 from ..calculators.base import Calculator
 
-__all__ = ["run"]
+__all__ = ["run", "gpu_run"]
 
 TARGET_SPEEDUP = 10.0
 TARGET_REL_ERROR = 1e-6
@@ -181,11 +181,12 @@ def _kpm_large(L: int, spins: np.ndarray, ref_field: np.ndarray, n_sites: int, p
     return out
 
 
-def _ml_llg_size(L: int, tier: str, steps: int, seed: int) -> dict:
+def _ml_llg_size(L: int, tier: str, steps: int, seed: int, device: str = "cpu") -> dict:
     """Seconds per ML-LLG step (SIB, T = 0, H_ext = 0.005 ẑ outside the network) of untrained CNN and BP calculators.
 
     The architectures are those of ``reproduce.ch3_ml.SCALES[tier]`` (inference cost does not depend on the weights);
-    one warm-up step, then the fastest and median of ``steps`` timed steps from random spins.
+    one warm-up step, then the fastest and median of ``steps`` timed steps from random spins. ``device``: where the
+    networks run (each step returns its field to the host, so GPU work is finished when a step is timed).
     """
     import torch
 
@@ -200,10 +201,10 @@ def _ml_llg_size(L: int, tier: str, steps: int, seed: int) -> dict:
     spins = random_spins(lat.N, np.random.default_rng(seed))
     torch.manual_seed(seed)
     nets = {"cnn": CNNFieldCalculator(build_network("cnn", lattice="triangular", **SCALES[tier]["cnn_net"]),
-                                      {"kind": "cnn", "field_kind": "spin"}, lat),
+                                      {"kind": "cnn", "field_kind": "spin"}, lat, device=device),
             "bp": BPCalculator(build_network("bp", **SCALES[tier]["bp_net"]), {"kind": "bp", "field_kind": "spin"},
-                               lat)}
-    out = {"L": L, "N": lat.N, "architecture": tier, "steps_timed": steps}
+                               lat, device=device)}
+    out = {"L": L, "N": lat.N, "architecture": tier, "steps_timed": steps, "device": device}
     for name, calc in nets.items():
         llg = LLG(calc, dt=0.1, alpha=0.05, T=0.0, h_ext=(0.0, 0.0, 0.005))
         state = State(spins.copy())
@@ -300,7 +301,7 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
         kpm_large = _kpm_large(sizes[-1], reference["spins"], reference["field"], n_sites=sizes[-1] * 4,
                                period=sizes[0] // 2, seed=seed)
         ml_llg = _ml_llg(ml_L, exact[-1], ml_tiers, steps, seed, threads)
-    gpu = _gpu_part(exact[-1], steps, seed)
+    gpu = _gpu_part(exact[-1], steps, seed, ml_L, ml_tiers)
     largest = exact[-1]
     return {
         "description": "seconds per exact s-d exchange-field evaluation: dense ED vs Chebyshev-filtered subspace "
@@ -323,9 +324,10 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
     }
 
 
-def _gpu_part(numpy_result: dict, steps: int, seed: int) -> dict:
+def _gpu_part(numpy_result: dict, steps: int, seed: int, ml_L: int = 144, ml_tiers=("quick", "full")) -> dict:
     """Dense ED and CheFSI on the GPU through torch (``SDCalculator(device="cuda")``) on the largest size, with
-    their speedups over this run's numpy timings of the same size; skipped where torch sees no GPU."""
+    their speedups over this run's numpy timings of the same size, and ML-LLG spin-steps per second with the
+    networks on the GPU (``ml_llg``, on ``ml_L``²); skipped where torch sees no GPU."""
     try:
         import torch
     except ImportError:
@@ -337,5 +339,14 @@ def _gpu_part(numpy_result: dict, steps: int, seed: int) -> dict:
     out.update(gpu_name=torch.cuda.get_device_name(0),
                speedup_ed_vs_numpy_ed=numpy_result["ed_seconds"] / out["ed_seconds"],
                speedup_fast_vs_numpy_fast=numpy_result["fast_seconds_per_eval"] / out["fast_seconds_per_eval"],
-               speedup_fast_vs_numpy_ed=numpy_result["ed_seconds"] / out["fast_seconds_per_eval"])
+               speedup_fast_vs_numpy_ed=numpy_result["ed_seconds"] / out["fast_seconds_per_eval"],
+               ml_llg=[_ml_llg_size(ml_L, tier, steps, seed, device="cuda") for tier in ml_tiers])
     return out
+
+
+def gpu_run(L: int = 48, steps: int = 5, seed: int = 0) -> dict:
+    """The ``gpu`` entry of :func:`run` alone, against a numpy baseline of the same size measured in the same run
+    with the machine's default threads: for a session on a GPU machine (``.ci/gpu-check``), where the CPU part of
+    the full benchmark would take most of the time."""
+    numpy_result = _exact_size(L, steps, seed)
+    return {"numpy": numpy_result, "gpu": _gpu_part(numpy_result, steps, seed)}
