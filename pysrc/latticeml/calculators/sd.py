@@ -78,7 +78,7 @@ def check_solver_options(method: str, T_el: float, device: str | None, twists: i
         raise ConfigError(prefix + "device", "the torch device runs methods 'ed' and 'fast'; KPM stays on numpy "
                                              "(leave device unset)")
     resolved = resolve_device(device, prefix + "device")
-    if isinstance(twists, bool) or int(twists) != twists or twists < 1:
+    if isinstance(twists, bool) or not isinstance(twists, (int, np.integer)) or twists < 1:
         raise ConfigError(prefix + "twists", f"Bloch twists per direction must be an integer >= 1, got {twists!r}")
     if twists > 1 and (method != "ed" or device is not None):
         raise ConfigError(prefix + "twists", "Bloch twists run with method 'ed' on numpy; use method 'ed' without "
