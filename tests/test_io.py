@@ -1,4 +1,5 @@
 """Run directories, HDF5 trajectories, atomic checkpoints, snapshots and the ensemble executor."""
+import os
 import sys
 
 import h5py
@@ -153,6 +154,15 @@ def test_ensemble_serial_and_local_processes_keep_order():
     assert run_ensemble(_harmonic_energy, []) == []
     with pytest.raises(LatticeMLError, match="executor"):
         run_ensemble(_harmonic_energy, kwargs, executor="slurm")
+
+
+def _die(**_):
+    os._exit(3)  # a worker that vanishes (killed, or a script that re-spawns at import)
+
+
+def test_ensemble_names_the_fix_when_a_worker_dies():
+    with pytest.raises(LatticeMLError, match="__main__"):
+        run_ensemble(_die, [{}, {}], workers=2)
 
 
 def test_simulate_seeds_makes_one_run_per_seed(tmp_path, write_config):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -51,9 +52,15 @@ def run_ensemble(fn: Callable[..., Any], kwargs_list: Sequence[dict], executor: 
     if executor == "dask":
         return _run_dask(fn, kwargs_list, scheduler)
     n = min(workers or os.cpu_count() or 1, len(kwargs_list))
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(fn, **kw) for kw in kwargs_list]
-        return [f.result() for f in futures]
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(fn, **kw) for kw in kwargs_list]
+            return [f.result() for f in futures]
+    except BrokenProcessPool:
+        # the usual cause in a user's script: spawned workers re-import the main module, which starts workers again
+        raise LatticeMLError("a worker process died before finishing its run: in a script, call this under "
+                             "`if __name__ == \"__main__\":` (spawned workers re-import the script); else it was killed "
+                             "(memory?), or use workers=1") from None
 
 
 def simulate_seeds(config_path, out_dir, seeds: Sequence[int], **executor) -> list[Path]:
