@@ -60,8 +60,10 @@ gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per
 after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59 with 1/4, 1/2 and all training runs).
 Against the converged field (48² by 4×4 Bloch twists, same 672 snapshots, 190 CPU-s) the same network gives 0.73
 (train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve there is 0.658 / 0.702 / 0.728
-with 147 / 294 / 588 training snapshots, ≈ +0.03 per doubling of the data and slowing. Extrapolated, 90 % needs
-≳ 2⁶ times the quick tier's 8.5·10⁴ training sites; the dissertation's P1 set holds 30,000 × 2,304 ≈ 7·10⁷ (800×).
+/ 0.795 with 147 / 294 / 588 / 1,596 training snapshots (the last with 48 more 12² runs of other seeds, 150 s of
+exact LLG and 340 s of twisted fields; validation swings by ±0.05 between epochs), a log-linear fit gives +0.039
+per doubling of the data. Extrapolated, 90 % needs ≈ 11,000 snapshots, ≈ 19× the quick tier's 588 (≈ 1.5 CPU-hours
+of exact data with the twisted truth); the dissertation's P1 set holds 30,000 × 2,304 sites ≈ 800× the quick tier's.
 
 ===========  =============================================================  ==========================================
 target       --quick (CPU, 12×12 exact data)                                full scale (spec §9, GPU)
