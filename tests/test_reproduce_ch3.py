@@ -232,10 +232,10 @@ def test_ml_llg_runs_are_cached_by_key(tmp_path, monkeypatch):
     calc = HeisenbergCalculator(lat, J=1.0)
     starts = np.stack([random_spins(lat.N, np.random.default_rng(r)) for r in range(2)])
     plain = ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2)
-    cached = ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, key="k")
+    cached = ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, model="m.pt")
     assert plain.shape == (2, 3, 144, 3) and np.array_equal(plain, cached)
     monkeypatch.setattr(LLG, "step", lambda *a: pytest.fail("the cached runs were run again"))
-    assert np.array_equal(ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, key="k"), plain)
+    assert np.array_equal(ch3_ml.ml_llg_runs(calc, starts, 6, 3, 0.2, cache=tmp_path, model="m.pt"), plain)
     assert ch3_ml._ml_key("m.pt", starts, 6) != ch3_ml._ml_key("m.pt", starts[::-1], 6)
 
 

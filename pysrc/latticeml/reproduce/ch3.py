@@ -149,7 +149,7 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     from ..analysis.spin import structure_factor
     from ..lattice import triangular
     from ..plots import plot_structure_factor
-    from .ch3_ml import ALPHA_CNN, _cache, _calculator, _ml_key, _scale as ml_scale, cnn_model, ml_llg_runs
+    from .ch3_ml import ALPHA_CNN, _cache, _calculator, _scale as ml_scale, cnn_model, ml_llg_runs
 
     cfg = SCALES["quick" if quick else "full"]["fig3.8"]
     lat = triangular(cfg["L"])
@@ -159,7 +159,7 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     train_L = ds.metadata["lattice"]["shape"][0]
     calc = _calculator(path, cfg["L"], ml_scale(quick)["ml_device"])
     cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
-                      key=_ml_key(path, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN))
+                      model=path)
     steps = np.arange(snaps.shape[1]) * cfg["stride"]
     order = {"exact": _per_run_order(lat, snaps), "cnn": _per_run_order(lat, cnn)}
     # with α = 0.05 the ring needs ~1/(α|H|) ≈ 80 t0 = 800 steps to stand out of the random-spin background

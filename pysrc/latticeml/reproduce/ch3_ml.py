@@ -120,6 +120,7 @@ fig3.16 (P7: 50 BP runs × 10⁴ steps on 150², batched)                  ≈ 1
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -213,9 +214,12 @@ def _cache(out_dir: Path, name: str) -> Path:
 
 def _tag(*settings) -> str:
     """Short stable hash of settings dicts: cache keys change whenever a setting does."""
-    import hashlib
-
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _digest(array: np.ndarray) -> str:
+    """Hash of an array's values (spin configurations in cache keys)."""
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- exact data
@@ -388,11 +392,12 @@ def _calculator(path: Path, L: int, device: str = "cpu"):
 
 
 def ml_llg_runs(calc, spins0: np.ndarray, steps: int, stride: int, alpha: float, *, cache: Path | None = None,
-                key: str | None = None) -> np.ndarray:
+                model: Path | str | None = None) -> np.ndarray:
     """ML-LLG at T = 0 (spec §4) from each start in ``spins0`` (R, N, 3); H_ext ẑ is added outside the network.
 
-    Returns the saved spins (R, steps // stride + 1, N, 3). With ``cache`` (and a ``key`` naming the model, e.g.
-    :func:`_ml_key`) the runs are cached and checkpointed as the exact ones (:mod:`latticeml.reproduce.llg_runs`).
+    Returns the saved spins (R, steps // stride + 1, N, 3). With ``cache`` (and the ``model`` file that ``calc``
+    runs) the runs are cached under :func:`_ml_key` of the model, the starts and these settings, and checkpointed as
+    the exact ones (:mod:`latticeml.reproduce.llg_runs`).
     """
     from ..dynamics import LLG, State
 
@@ -400,15 +405,16 @@ def ml_llg_runs(calc, spins0: np.ndarray, steps: int, stride: int, alpha: float,
         llg = LLG(calc, dt=DT, alpha=alpha, T=0.0, h_ext=(0.0, 0.0, H_EXT))
         return calc, llg, State(np.array(spins0[r], dtype=float)), np.random.default_rng(0)  # rng unused at T = 0
 
+    if cache is not None and model is None:
+        raise ValueError("ml_llg_runs: a cache needs the model file (its name enters the cache key)")
+    key = None if cache is None else _ml_key(model, spins0, steps, stride, alpha)
     return recorded_llg_runs(make_run, len(spins0), steps, stride, cache=cache, key=key,
                              desc=f"ML LLG {int(np.sqrt(spins0.shape[1]))}²")["spins"]
 
 
 def _ml_key(path: Path, spins0: np.ndarray, *settings) -> str:
     """Cache key of ML-LLG runs: the model file, the starts and the run settings."""
-    import hashlib
-
-    return f"ml_{Path(path).stem}_{_tag(hashlib.sha1(np.ascontiguousarray(spins0).tobytes()).hexdigest(), *settings)}"
+    return f"ml_{Path(path).stem}_{_tag(_digest(spins0), *settings)}"
 
 
 def torque_angle_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -502,10 +508,7 @@ def _finite_size_agreement(out_dir: Path, ds, cfg: dict) -> Metric:
 
     spins, true, _, _ = _test_split(ds, cfg["twist_snapshots"])
     L, k = ds.metadata["lattice"]["shape"][0], cfg["twists"]
-    import hashlib
-
-    digest = hashlib.sha1(np.ascontiguousarray(spins).tobytes()).hexdigest()
-    path = _cache(out_dir, "_data") / f"twisted_L{L}_k{k}_{_tag(digest)}.npz"
+    path = _cache(out_dir, "_data") / f"twisted_L{L}_k{k}_{_tag(_digest(spins))}.npz"
     if path.is_file():
         twisted = load_npz(path)["fields"]
     else:
@@ -531,7 +534,7 @@ def _skl_run(out_dir: Path, quick: bool, seed: int, name: str):
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
     start = perturbed_skyrmion_lattice(lat, np.random.default_rng([seed, 10]))
     runs = ml_llg_runs(calc, start[None], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
-                       key=_ml_key(path, start, cfg["steps"], cfg["stride"], ALPHA_CNN))[0]
+                       model=path)[0]
     reference = peak_order(lat, structure_factor(lat, skyrmion_lattice(lat)))  # the perfect ansatz, same (A0, φ0)
     return lat, runs, reference, cfg
 
@@ -684,8 +687,7 @@ def _bp_llg_comparison(out_dir: Path, quick: bool, seed: int) -> dict:
     # paired runs: each BP run starts from the initial state of an exact run (as the "same random seeds" of P2),
     # so the comparison measures the dynamics, not the spread of the random starts between two small ensembles
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
-    ml = ml_llg_runs(calc, exact[:, 0], cfg["steps"], stride, ALPHA_BP, cache=_cache(out_dir, "_runs"),
-                     key=_ml_key(path, exact[:, 0], cfg["steps"], stride, ALPHA_BP))
+    ml = ml_llg_runs(calc, exact[:, 0], cfg["steps"], stride, ALPHA_BP, cache=_cache(out_dir, "_runs"), model=path)
     idx = [t // stride for t in cfg["times"]]
     out = {"times": np.array(cfg["times"]),
            "sq_exact": np.stack([[structure_factor(lat, exact[r, k]) for k in idx] for r in range(len(exact))]),
@@ -784,7 +786,7 @@ def fig3_16(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     starts = np.stack([random_spins(lat.N, np.random.default_rng([seed + 3000, r])) for r in range(cfg["runs"])])
     calc = _calculator(path, cfg["L"], _scale(quick)["ml_device"])
     runs = ml_llg_runs(calc, starts, cfg["steps"], cfg["stride"], ALPHA_BP, cache=_cache(out_dir, "_runs"),
-                       key=_ml_key(path, starts, cfg["steps"], cfg["stride"], ALPHA_BP))
+                       model=path)
     steps = np.arange(runs.shape[1]) * cfg["stride"]
     sq = [structure_factor(lat, runs[:, k]) for k in range(runs.shape[1])]
     order = np.array([peak_order(lat, s) for s in sq])
