@@ -190,6 +190,16 @@ def test_kpm_agrees_with_ed(lat12, configs, ed_fields, name):
     assert _rel(_perp(S, res.forces), _perp(S, ref)) < 1e-3
 
 
+def test_kpm_field_at_chosen_sites(lat12, configs):
+    """field_at: the KPM field of a few sites alone equals the whole-lattice KPM field there (h_ext included)."""
+    S, sites = configs["skl"], np.array([100, 3, 57])
+    calc = SDCalculator(lat12, method="kpm", num_moments=300, h_ext=0.005)
+    np.testing.assert_allclose(calc.field_at(S, sites), calc.compute(S).forces[sites], atol=1e-12)
+    for other in (SDCalculator(lat12, method="ed"), SDCalculator(lat12, method="kpm", probing_period=6)):
+        with pytest.raises(ConfigError, match="field_at"):
+            other.field_at(S, sites)
+
+
 def _torch_devices():
     """None (numpy) always; the torch devices this machine has (CPU when torch is installed, CUDA with a GPU)."""
     try:

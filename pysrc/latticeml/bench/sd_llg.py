@@ -156,18 +156,13 @@ def _kpm_large(L: int, spins: np.ndarray, ref_field: np.ndarray, n_sites: int, p
     """KPM on the largest size against the exact part's dense-ED field of the same spins (H_ext = 0.005 ẑ):
     exact diagonal blocks of ``n_sites`` random sites (the cost is linear in the number of sites, so the all-sites
     time is the measured one scaled, and labelled an estimate) and colour probing with period ``period``."""
-    from ..calculators.sd import SDCalculator, exchange_field
-    from ..electrons.kpm import kpm_spin_blocks
+    from ..calculators.sd import SDCalculator
     from ..lattice import triangular
 
     lat = triangular(L)
     calc = SDCalculator(lat, method="kpm", h_ext=0.005)
-    H = calc.hamiltonian(spins, sparse=True)
     sites = np.sort(np.random.default_rng(seed).choice(lat.N, n_sites, replace=False))
-    t, cpu, blocks = _time(lambda: kpm_spin_blocks(H, calc.mu, calc.T_el, calc.bounds, calc.num_moments,
-                                                   sites=sites))
-    field = exchange_field(blocks, calc.J)
-    field[:, 2] += calc.h_ext
+    t, cpu, field = _time(lambda: calc.field_at(spins, sites))
     out = {"L": L, "num_moments": calc.num_moments, "exact_blocks_sites": {
         "sites": n_sites, "vectors": 2 * n_sites, "seconds": t, "cpu_seconds": cpu,
         "seconds_all_sites_estimate": t * lat.N / n_sites, "cpu_seconds_all_sites_estimate": cpu * lat.N / n_sites,

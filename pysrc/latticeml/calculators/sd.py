@@ -141,9 +141,7 @@ class SDCalculator(Calculator):
 
     # ------------------------------------------------------------------ protocol
     def compute(self, fields: np.ndarray, *, forces: bool = True) -> Result:
-        spins = np.asarray(fields, dtype=float)
-        if spins.shape != (self.lattice.N, 3):
-            raise ConfigError("spins", f"expected unit spins of shape ({self.lattice.N}, 3), got {spins.shape}")
+        spins = self._spins(fields)
         t0, cpu0 = time.perf_counter(), time.process_time()
         extras: dict = {"method": self.method}
         if self.method == "ed":
@@ -162,10 +160,29 @@ class SDCalculator(Calculator):
             omega, blocks, n_el = self._solve_fast(spins, extras)
         zeeman = self.h_ext * spins[:, 2].sum()
         extras.update(n_electrons=n_el, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0)
-        field = exchange_field(blocks, self.J)
-        field[:, 2] += self.h_ext
+        field = self._field(blocks)
         return Result(energy=None if omega is None else omega - zeeman, forces=field if forces else None,
                       extras=extras)
+
+    def field_at(self, fields: np.ndarray, sites) -> np.ndarray:
+        """The field H_i (exchange + h_ext ẑ) at ``sites`` only, shape (len(sites), 3): KPM's exact diagonal blocks
+        of those sites, at a cost proportional to their number (method "kpm" without probing)."""
+        if self.method != "kpm" or self.probing_period is not None:
+            raise ConfigError("method", "field_at needs method 'kpm' without probing_period (exact blocks of the "
+                                        "chosen sites); use compute for the whole lattice")
+        return self._field(self._kpm_blocks(self._spins(fields), None, sites=sites))
+
+    def _spins(self, fields) -> np.ndarray:
+        spins = np.asarray(fields, dtype=float)
+        if spins.shape != (self.lattice.N, 3):
+            raise ConfigError("spins", f"expected unit spins of shape ({self.lattice.N}, 3), got {spins.shape}")
+        return spins
+
+    def _field(self, blocks) -> np.ndarray:
+        """H_i = J tr(σ F_ii) + h_ext ẑ from the local blocks."""
+        field = exchange_field(blocks, self.J)
+        field[:, 2] += self.h_ext
+        return field
 
     def reset(self, fields: np.ndarray) -> None:
         """Forget the tracked subspace (the next ``fast`` call starts from ED)."""
@@ -200,10 +217,10 @@ class SDCalculator(Calculator):
     def _sparse(self, spins):
         return self.hamiltonian(spins, sparse=True)
 
-    def _kpm_blocks(self, spins, probing_period):
+    def _kpm_blocks(self, spins, probing_period, sites=None):
         return kpm_spin_blocks(self._sparse(spins), self.mu, self.T_el, self.bounds, self.num_moments,
                                kernel=self.kpm_kernel, lattice_shape=self.lattice.shape,
-                               probing_period=probing_period)
+                               probing_period=probing_period, sites=sites)
 
     def _solve_ed(self, spins):
         if self._dense is not None:
