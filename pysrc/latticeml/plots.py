@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_fk_snapshot", "plot_growth", "plot_structure_factor_collapse", "plot_correlation",
-           "plot_spin_texture", "plot_structure_factor"]
+           "plot_spin_texture", "plot_structure_factor", "draw_spin_arrows"]
 
 
 def _pyplot():
@@ -176,12 +176,19 @@ def plot_spin_texture(lattice, spins, *, path=None, title: str | None = None, ar
     sc = ax.scatter(pos[:, 0], pos[:, 1], c=spins[:, 2], cmap="coolwarm", vmin=-1, vmax=1,
                     s=max(2.0, 20000.0 / lattice.N), marker="h", linewidths=0)
     if arrows:
-        keep = np.all(lattice.cells % arrow_stride == 0, axis=1)
-        ax.quiver(pos[keep, 0], pos[keep, 1], spins[keep, 0], spins[keep, 1], angles="xy", scale_units="xy",
-                  scale=1.6 / arrow_stride, width=0.002, color="k", pivot="mid")
+        draw_spin_arrows(ax, lattice, spins, arrow_stride)
     fig.colorbar(sc, ax=ax, label="$S_z$", shrink=0.8)
     ax.set_aspect("equal")
     return _label_and_finish(fig, ax, "x", "y", title, path, legend=False)
+
+
+def draw_spin_arrows(ax, lattice, spins, stride: int = 1, width: float = 0.002) -> None:
+    """The in-plane components (S_x, S_y) as black arrows centred on every ``stride``-th cell along n1 and n2,
+    scaled so that a unit in-plane spin spans 1/1.6 of the arrow spacing (shared by the run snapshots)."""
+    pos = lattice.positions
+    keep = np.all(lattice.cells % stride == 0, axis=1)
+    ax.quiver(pos[keep, 0], pos[keep, 1], spins[keep, 0], spins[keep, 1], angles="xy", scale_units="xy",
+              scale=1.6 / stride, width=width, color="k", pivot="mid")
 
 
 def plot_structure_factor(lattice, sq, *, path=None, title: str | None = None, log: bool = False,

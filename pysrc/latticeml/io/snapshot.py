@@ -35,10 +35,10 @@ def save_snapshot(path: str | Path, lattice, field: np.ndarray, field_kind: str,
         sc = ax.scatter(pos[:, 0], pos[:, 1], c=values, cmap=cmap, vmin=lims[0], vmax=lims[1], s=marker_size,
                         marker="h" if lattice.name == "triangular" else "s", linewidths=0)
         if field_kind == "spin":  # in-plane components as arrows, about 32 per direction at most
-            stride = max(1, int(np.ceil(max(lattice.shape[:2]) / 32)))
-            keep = np.all(lattice.cells % stride == 0, axis=1)
-            ax.quiver(pos[keep, 0], pos[keep, 1], field[keep, 0], field[keep, 1], angles="xy", scale_units="xy",
-                      scale=1.6 / stride, width=0.003, color="k", pivot="mid")
+            from ..plots import draw_spin_arrows
+
+            draw_spin_arrows(ax, lattice, field, stride=max(1, int(np.ceil(max(lattice.shape[:2]) / 32))),
+                             width=0.003)
         fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
         ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
