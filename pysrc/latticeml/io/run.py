@@ -22,10 +22,10 @@ from ..analysis.spin import skyrmion_charge
 from ..dynamics import Simulation, State
 from ..errors import LatticeMLError
 from .checkpoint import atomic_write_bytes
-from .paths import make_output_dir
-from .export import write_ovf, write_vtk
 from .config import build_lattice, dump_config, load_config
+from .export import write_ovf, write_vtk
 from .hdf5 import TrajectoryObserver, TrajectoryWriter
+from .paths import make_output_dir
 from .registry import INITIAL, MODELS, STEPPERS, resolve
 from .schema import Param
 from .snapshot import save_snapshot
