@@ -5,9 +5,9 @@
 Random spins on 18×18 are quenched to T = 0.001 and relax by Landau-Lifshitz-Gilbert dynamics (α = 0.2, Δt = 0.1)
 in the exchange field of the electrons, computed exactly at every step (Chebyshev-filtered subspace iteration,
 warm-started from the previous evaluation and checked against dense ED every 100 evaluations, i.e. 50 steps). The
-electrons' Fermi surface at μ = −3.5 is quasi-nested by the three Q_η with |Q| = π/3, so the spin structure factor S(q) first grows on the
-ring |q| = π/3 and then condenses into six spots at ±Q_η: a multiple-Q, skyrmion-lattice texture, whose topological
-charge (solid angle per triangle / 4π) builds up as it forms. ``latticeml reproduce fig3.14 --quick`` runs
+electrons' Fermi surface at μ = −3.5 is quasi-nested by the three Q_η with |Q| = π/3, so the spin structure factor
+S(q) first grows on the ring |q| = π/3 and then condenses into six spots at ±Q_η: a multiple-Q, skyrmion-lattice
+texture, whose topological charge (solid angle per triangle / 4π) builds up as it forms. ``latticeml reproduce fig3.14 --quick`` runs
 ensembles of the same quench, exact and ML.
 """
 import argparse
