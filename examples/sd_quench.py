@@ -7,8 +7,8 @@ in the exchange field of the electrons, computed exactly at every step (Chebyshe
 warm-started from the previous evaluation and checked against dense ED every 100 evaluations, i.e. 50 steps). The
 electrons' Fermi surface at μ = −3.5 is quasi-nested by the three Q_η with |Q| = π/3, so the spin structure factor
 S(q) first grows on the ring |q| = π/3 and then condenses into six spots at ±Q_η: a multiple-Q, skyrmion-lattice
-texture, whose topological charge (solid angle per triangle / 4π) builds up as it forms. ``latticeml reproduce fig3.14 --quick`` runs
-ensembles of the same quench, exact and ML.
+texture, whose topological charge (solid angle per triangle / 4π) builds up as it forms.
+``latticeml reproduce fig3.14 --quick`` runs ensembles of the same quench, exact and ML.
 """
 import argparse
 import time
