@@ -334,8 +334,9 @@ def _random_occupation(lattice, shape, n_particles, p, rng):
 
 
 def _random_spins(lattice, shape, n_particles, p, rng):
-    s = rng.standard_normal(shape)
-    return s / np.linalg.norm(s, axis=1, keepdims=True)
+    from ..models.sd import random_spins
+
+    return random_spins(shape[0], rng)
 
 
 def _ferro_spins(lattice, shape, n_particles, p, rng):

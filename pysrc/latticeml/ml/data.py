@@ -30,6 +30,7 @@ from ..errors import ConfigError, LatticeMLError
 from ..io.paths import make_output_dir
 from ..io.registry import INITIAL as CONFIG_INITIAL
 from ..io.schema import REQUIRED, Param, check_mapping, validate_section
+from ..models.sd import random_spins
 from ._config import load_yaml
 
 __all__ = ["Dataset", "load_dataset", "generate_dataset", "generate_from_config", "RunSpec", "INITIAL_STATES",
@@ -42,8 +43,7 @@ SPLIT_NAMES = ("train", "val", "test")
 # ---------------------------------------------------------------------------------------------- initial states
 def _init_random(lattice, shape, field_kind, n_particles, rng, filling=None, sigma=0.5):
     if field_kind == "spin":
-        s = rng.standard_normal(shape)
-        return s / np.linalg.norm(s, axis=-1, keepdims=True)
+        return random_spins(shape[0], rng)
     if field_kind == "occupation":
         n = n_particles if filling is None else int(round(filling * shape[0]))
         occ = np.zeros(shape, dtype=np.int8)
