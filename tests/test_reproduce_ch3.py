@@ -131,15 +131,32 @@ def test_cnn_is_trained_and_used_on_torques(tiny, monkeypatch, tmp_path):
     assert np.abs(np.sum(field * spins, -1)).max() < 1e-5 * np.abs(field).max()  # the torque-relevant H_⊥ only
 
 
-def test_fig3_8_compares_exact_and_cnn_runs(tiny, monkeypatch, tmp_path):
+def _full_scale_at_toy_sizes():
+    """The full scale's settings with only the sizes of TINY: GPU-or-CPU devices ("auto"), the IR descriptor, ReLU,
+    the data splits' run counts and the fig3.4 / fig3.13 options stay the full scale's own."""
+    full = copy.deepcopy(ch3_ml.SCALES["full"])
+    for key in ("cnn_data", "cnn_train", "bp_data", "bp_train", "fig3.10", "fig3.11", "fig3.12", "fig3.14", "fig3.16"):
+        full[key].update({k: v for k, v in TINY[key].items() if k not in ("with_cnn_runs",)})
+    full["cnn_net"].update(width=4, tail=[4])
+    full["cnn_train"]["warm_start"]["max_epochs"] = 1
+    full["bp_net"].update(hidden=[8, 8])
+    full["bp_net"]["descriptor"]["r1"] = 2.0  # the IR descriptor (spin_ir), on a smaller cutoff
+    full["fig3.13"]["snapshots"] = 1
+    return full
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_fig3_8_compares_exact_and_cnn_runs(tiny, monkeypatch, tmp_path, quick):
     from latticeml.reproduce import ch3
 
     scales = copy.deepcopy(ch3.SCALES)
-    scales["quick"]["fig3.8"] = {"L": 12, "runs": 2, "steps": 4, "stride": 2, "times": (2, 4), "ring_step": 2}
+    toy = {"L": 12, "runs": 2, "steps": 4, "stride": 2, "times": (2, 4), "ring_step": 2}
+    scales["quick" if quick else "full"]["fig3.8"].update(toy)  # the full scale keeps its device="auto"
     monkeypatch.setattr(ch3, "SCALES", scales)
+    monkeypatch.setattr(ch3_ml, "SCALES", dict(ch3_ml.SCALES, full=_full_scale_at_toy_sizes()))
     out = tmp_path / "fig3.8"
     out.mkdir()
-    metrics = {m.name: m for m in ch3.fig3_8(out, quick=True, seed=0)}
+    metrics = {m.name: m for m in ch3.fig3_8(out, quick=quick, seed=0)}
     assert {"ring_radius_early", "ring_radius_early_cnn", "fraction_times_M_cnn_within_2sigma_exact"} <= set(metrics)
     assert 0.0 <= metrics["fraction_times_M_cnn_within_2sigma_exact"].value <= 1.0
     saved = json.loads((out / "order_exact_vs_cnn.json").read_text())
@@ -154,6 +171,21 @@ def test_bp_targets_end_to_end(tiny, tmp_path):
         assert metrics and all(isinstance(m.value, float) for m in metrics)
         assert all(0.0 <= m.value <= 1.0 for m in metrics if m.name.startswith("fraction"))
         json.dumps([m.__dict__ for m in metrics], default=float)
+
+
+def test_full_scale_code_path_runs_at_toy_sizes(monkeypatch, tmp_path):
+    """Every ML target with quick=False (the paper-scale settings, shrunk in size only), so that a GPU session does
+    not meet a bug of the full-scale branch after hours of data generation."""
+    full = _full_scale_at_toy_sizes()
+    assert full["ml_device"] == "auto" and full["bp_net"]["descriptor"]["kind"] == "spin_ir"
+    monkeypatch.setattr(ch3_ml, "SCALES", dict(ch3_ml.SCALES, full=full))
+    for name in ("fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3_14", "fig3_7", "fig3_16"):
+        out = tmp_path / name.replace("_", ".")
+        out.mkdir()
+        metrics = getattr(ch3_ml, name)(out, quick=False, seed=0)
+        assert metrics and all(np.isfinite(m.value) for m in metrics), name
+    assert "training 12²" in {m.name: m for m in ch3_ml.fig3_10(tmp_path / "fig3.10", False, 0)}[
+        "peak_S(Q)_final_over_perfect_ansatz"].note
 
 
 def test_killed_exact_runs_resume_bit_for_bit(tmp_path, monkeypatch):

@@ -555,7 +555,7 @@ def fig3_10(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     rel = abs(m1 / reference - 1)
     return [
         Metric("peak_S(Q)_final_over_perfect_ansatz", float(m1 / reference), target=1.0, tolerance="within 15%",
-               passed=rel <= 0.15, note=f"{cfg['L']}×{cfg['L']} (training {12 if quick else 48}²): start "
+               passed=rel <= 0.15, note=f"{cfg['L']}×{cfg['L']} (training {_scale(quick)['cnn_data']['L']}²): start "
                                         f"{m0:.1f}, final {m1:.1f}, perfect ansatz {reference:.1f}"),
         Metric("skyrmion_charge_final", float(q1), target=float(round(q0)), tolerance="conserved (same integer)",
                passed=bool(round(q1) == round(q0) and abs(q1 - round(q1)) < 1e-6),
