@@ -311,6 +311,30 @@ def test_twists_need_dense_numpy_ed(lat12):
             SDCalculator(lat12, **{"twists": 2, **kwargs})
 
 
+def test_kpm_goes_through_the_kernel_backend():
+    """The KPM blocks come from the calculator's kernel backend (so LATTICEML_BACKEND=julia reaches them), sites
+    included."""
+    from latticeml.backends import get_backend
+
+    python, calls = get_backend("python"), []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(python, name)
+
+        def kpm_spin_blocks(self, *args, **kwargs):
+            calls.append(kwargs["sites"])
+            return python.kpm_spin_blocks(*args, **kwargs)
+
+    lat = triangular(4)
+    calc = SDCalculator(lat, method="kpm", num_moments=60, T_el=0.2)
+    calc._kernels = Spy()
+    spins = sd.random_spins(lat.N, np.random.default_rng(4))
+    calc.compute(spins)
+    calc.field_at(spins, [3, 1])
+    assert calls == [None, [3, 1]]
+
+
 def test_kpm_probing_reports_an_error_estimate(lat12, configs, ed_fields):
     """Colour probing (period 6 on 12²) is biased; the reported estimate (change on halving the period) bounds the
     true error from above."""

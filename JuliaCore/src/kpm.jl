@@ -97,7 +97,7 @@ end
 
 """
     kpm_spin_blocks(H, mu, T, bounds, num_moments=1000; kernel=nothing, lattice_shape=nothing,
-                    probing_period=nothing, block_size=512) -> F
+                    probing_period=nothing, block_size=512, sites=nothing) -> F
 
 Local 2×2 density-matrix blocks F[i, a, b] = f(𝐇)_{2(i−1)+a, 2(i−1)+b} (the convention of [`spin_blocks`](@ref)) by a
 Chebyshev expansion of the Fermi function at (μ, T).
@@ -110,10 +110,13 @@ Chebyshev expansion of the Fermi function at (μ, T).
 - `probing_period`: `nothing` for the exact blocks from all 2N unit vectors, `block_size` at a time; an integer d
   for colour probing with 2d² vectors, which needs `lattice_shape = (L1, L2)` and is biased by F_ij between
   same-colour sites.
+- `sites`: `nothing` for every site, or 1-based site indices: the exact blocks of these sites only, in that order,
+  at a cost proportional to their number; not with `probing_period`.
 """
 function kpm_spin_blocks(H::AbstractMatrix, mu::Real, T::Real, bounds, num_moments::Integer=1000;
         kernel::Union{Nothing,AbstractString}=nothing, lattice_shape=nothing,
-        probing_period::Union{Nothing,Integer}=nothing, block_size::Integer=512)
+        probing_period::Union{Nothing,Integer}=nothing, block_size::Integer=512,
+        sites::Union{Nothing,AbstractVector{<:Integer}}=nothing)
     n = size(H, 1)
     iseven(n) || throw(DimensionMismatch("H has $n orbitals; a spinful basis needs 2 per site (2i + spin)"))
     nsites = n ÷ 2
@@ -127,24 +130,32 @@ function kpm_spin_blocks(H::AbstractMatrix, mu::Real, T::Real, bounds, num_momen
     # a sparse H stays on the host; a dense one is made complex so that products with the complex vectors use BLAS
     device = H isa SparseMatrixCSC ? HostDevice() : DEVICE[]
     operator = to_device(device, H isa SparseMatrixCSC ? H : ComplexF64.(H))
-    blocks = zeros(ComplexF64, nsites, 2, 2)
+    if sites !== nothing && probing_period !== nothing
+        throw(ArgumentError("exact blocks of chosen sites do not combine with probing; drop one of them"))
+    end
     if probing_period === nothing
-        for start in 1:block_size:n
-            columns = start:min(start + block_size - 1, n)
+        wanted = sites === nothing ? collect(1:nsites) : collect(Int, sites)
+        all(in(1:nsites), wanted) || throw(ArgumentError("site indices must lie in 1:$nsites"))
+        blocks = zeros(ComplexF64, length(wanted), 2, 2)
+        # position 2(k−1) + s of `orbitals` is spin s of the k-th wanted site
+        orbitals = vec([2(site-1)+spin for spin in 1:2, site in wanted])
+        for start in 1:block_size:length(orbitals)
+            columns = start:min(start + block_size - 1, length(orbitals))
             unit_vectors = zeros(ComplexF64, n, length(columns))
-            for (c, orbital) in enumerate(columns)
-                unit_vectors[orbital, c] = 1
+            for (c, position) in enumerate(columns)
+                unit_vectors[orbitals[position], c] = 1
             end
             W = from_device(device, chebyshev_apply(operator, to_device(device, unit_vectors), coefficients, scale))
-            for (c, orbital) in enumerate(columns)
-                site, spin_b = (orbital - 1) ÷ 2 + 1, (orbital - 1) % 2 + 1
+            for (c, position) in enumerate(columns)
+                row, spin_b = (position - 1) ÷ 2 + 1, (position - 1) % 2 + 1
                 for spin_a in 1:2
-                    blocks[site, spin_a, spin_b] = W[2(site-1)+spin_a, c]
+                    blocks[row, spin_a, spin_b] = W[2(wanted[row]-1)+spin_a, c]
                 end
             end
         end
         return blocks
     end
+    blocks = zeros(ComplexF64, nsites, 2, 2)
     lattice_shape === nothing && throw(ArgumentError("colour probing needs lattice_shape = (L1, L2)"))
     colour = probing_colours(lattice_shape, probing_period)
     length(colour) == nsites ||

@@ -18,6 +18,12 @@ let L = 4, H = sd_hamiltonian(square_adjacency(L), random_unit_spins(Xoshiro(8),
         @test kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; lattice_shape=(L, L), probing_period=L) ≈ reference atol = 1e-14
         @test_throws ArgumentError kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; probing_period=2)
         @test_throws ArgumentError kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; kernel="lorentz")
+        # the blocks of chosen sites, in the order asked, equal those rows of the full result
+        @test kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; sites=[6, 1, 12], block_size=3) ≈
+              reference[[6, 1, 12], :, :] atol = 1e-14
+        @test_throws ArgumentError kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; sites=[L^2 + 1])
+        @test_throws ArgumentError kpm_spin_blocks(H, 0.3, 0.2, bounds, 300; sites=[1], lattice_shape=(L, L),
+                                                   probing_period=2)
     end
 end
 

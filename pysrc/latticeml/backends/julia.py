@@ -248,7 +248,7 @@ class JuliaBackend:
 
     # spin-fermion local density-matrix blocks by the kernel polynomial method
     def kpm_spin_blocks(self, H, mu, T, bounds, num_moments=1000, *, kernel=None, lattice_shape=None,
-                        probing_period=None, block_size=512):
+                        probing_period=None, block_size=512, sites=None):
         if hasattr(H, "tocsc"):  # scipy.sparse: hand over the compressed columns, Julia rebuilds the matrix
             csc = H.tocsc()
             H = self._call("csc_matrix", csc.shape[0], csc.shape[1], csc.indptr, csc.indices, csc.data)
@@ -261,7 +261,8 @@ class JuliaBackend:
         return np.asarray(self._call("kpm_spin_blocks", H, float(mu), float(T), _as_float_array(bounds),
                                      int(num_moments), kernel=kernel, lattice_shape=shape,
                                      probing_period=None if probing_period is None else int(probing_period),
-                                     block_size=int(block_size)))
+                                     block_size=int(block_size),
+                                     sites=None if sites is None else np.asarray(sites, dtype=np.int64).ravel() + 1))
 
     # time-stepping kernels: the result is a fresh numpy array that the in-place Julia kernel overwrites
     def cayley_rotate(self, spins, omega, dt):

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..backends.threads import one_blas_thread_below
-from ..electrons.kpm import chebyshev_filter, kpm_spin_blocks, matmat
+from ..electrons.kpm import chebyshev_filter, matmat
 from ..electrons.torch_dense import TorchDenseOps, resolve_device
 from ..errors import ConfigError
 from ..models.sd import band_bounds, check_triangular, hopping_matrix, sd_hamiltonian
@@ -218,9 +218,9 @@ class SDCalculator(Calculator):
         return self.hamiltonian(spins, sparse=True)
 
     def _kpm_blocks(self, spins, probing_period, sites=None):
-        return kpm_spin_blocks(self._sparse(spins), self.mu, self.T_el, self.bounds, self.num_moments,
-                               kernel=self.kpm_kernel, lattice_shape=self.lattice.shape,
-                               probing_period=probing_period, sites=sites)
+        return self._kernels.kpm_spin_blocks(self._sparse(spins), self.mu, self.T_el, self.bounds, self.num_moments,
+                                             kernel=self.kpm_kernel, lattice_shape=self.lattice.shape,
+                                             probing_period=probing_period, sites=sites)
 
     def _solve_ed(self, spins):
         if self._dense is not None:
