@@ -25,6 +25,7 @@ TINY = {
                "activation": "silu"},
     "bp_train": {"max_epochs": 1, "batch_size": 4, "lr": 1e-3, "plateau_patience": 1, "patience": 2},
     "fig3.4": {"twist_snapshots": 2, "twists": 2},
+    "fig3.7": {"twist_snapshots": 2, "twists": 2},
     "fig3.10": {"L": 24, "steps": 4, "stride": 2},
     "fig3.11": {"L": 24, "steps": 4, "stride": 2},
     "fig3.12": {"snapshots": 2},
@@ -164,6 +165,7 @@ def test_fig3_8_compares_exact_and_cnn_runs(tiny, monkeypatch, tmp_path, quick):
 
 
 def test_bp_targets_end_to_end(tiny, tmp_path):
+    results = {}
     for name in ("fig3_14", "fig3_7", "fig3_16"):
         out = tmp_path / name.replace("_", ".")
         out.mkdir()
@@ -171,6 +173,13 @@ def test_bp_targets_end_to_end(tiny, tmp_path):
         assert metrics and all(isinstance(m.value, float) for m in metrics)
         assert all(0.0 <= m.value <= 1.0 for m in metrics if m.name.startswith("fraction"))
         json.dumps([m.__dict__ for m in metrics], default=float)
+        results[name] = {m.name: m for m in metrics}
+    # fig3.7's finite-size floor: zero with one twist (the same torus), and a sizeable part of the field with 2×2
+    _, ds = ch3_ml.bp_model(tmp_path / "fig3.7", True, 0)
+    _, true, same = ch3_ml._twisted_test_fields(tmp_path / "fig3.7", ds, {"twist_snapshots": 2, "twists": 1})
+    np.testing.assert_allclose(same, true, atol=1e-6)
+    floor = results["fig3_7"]["mse_exact_field_vs_twisted_H_perp"].value
+    assert 0.01 < floor / np.mean(true ** 2) < 1.0
 
 
 def test_full_scale_code_path_runs_at_toy_sizes(monkeypatch, tmp_path):
