@@ -4,7 +4,9 @@ is found, ``julia`` failing with the documented error, and runtime detection tha
 The environment is made Julia-free on purpose (empty PATH entry, private HOME and juliapkg project), so these tests
 mean the same on a machine that has Julia installed.
 """
+import importlib
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -120,6 +122,17 @@ def test_julia_backend_names_every_kernel():
     assert julia_backend.missing_kernels() == []
     for name in KERNELS:
         assert callable(getattr(julia_backend.JuliaBackend, name))
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_julia_wrappers_take_the_python_kernels_arguments(name):
+    """Same parameter names, kinds and defaults as the Python kernel, checked without Julia: a keyword added on one
+    side only (as ``sites`` of kpm_spin_blocks once was) would break ``LATTICEML_BACKEND=julia`` unseen by CI."""
+    module, function = KERNELS[name].split(":")
+    python = inspect.signature(getattr(importlib.import_module(module), function)).parameters.values()
+    julia = [p for p in inspect.signature(getattr(julia_backend.JuliaBackend, name)).parameters.values()
+             if p.name != "self"]
+    assert [(p.name, p.kind, p.default) for p in julia] == [(p.name, p.kind, p.default) for p in python]
 
 
 _SCRIPT = textwrap.dedent("""
