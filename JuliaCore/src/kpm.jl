@@ -127,12 +127,12 @@ function kpm_spin_blocks(H::AbstractMatrix, mu::Real, T::Real, bounds, num_momen
     elseif kernel !== nothing
         throw(ArgumentError("unknown KPM kernel \"$kernel\"; use nothing or \"jackson\""))
     end
-    # a sparse H stays on the host; a dense one is made complex so that products with the complex vectors use BLAS
-    device = H isa SparseMatrixCSC ? HostDevice() : DEVICE[]
-    operator = to_device(device, H isa SparseMatrixCSC ? H : ComplexF64.(H))
     if sites !== nothing && probing_period !== nothing
         throw(ArgumentError("exact blocks of chosen sites do not combine with probing; drop one of them"))
     end
+    # a sparse H stays on the host; a dense one is made complex so that products with the complex vectors use BLAS
+    device = H isa SparseMatrixCSC ? HostDevice() : DEVICE[]
+    operator = to_device(device, H isa SparseMatrixCSC ? H : ComplexF64.(H))
     if probing_period === nothing
         wanted = sites === nothing ? collect(1:nsites) : collect(Int, sites)
         all(in(1:nsites), wanted) || throw(ArgumentError("site indices must lie in 1:$nsites"))
