@@ -59,11 +59,19 @@ SO(3)-equivariant, time-reversal-odd network (vector channels convolved with hex
 gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per epoch) reaches 0.54 on the quick data
 after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59 with 1/4, 1/2 and all training runs).
 Against the converged field (48² by 4×4 Bloch twists, same 672 snapshots, 190 CPU-s) the same network gives 0.73
-(train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve there is 0.658 / 0.702 / 0.728
-/ 0.795 with 147 / 294 / 588 / 1,596 training snapshots (the last with 48 more 12² runs of other seeds, 150 s of
-exact LLG and 340 s of twisted fields; validation swings by ±0.05 between epochs), a log-linear fit gives +0.039
-per doubling of the data. Extrapolated, 90 % needs ≈ 11,000 snapshots, ≈ 19× the quick tier's 588 (≈ 1.5 CPU-hours
-of exact data with the twisted truth); the dissertation's P1 set holds 30,000 × 2,304 sites ≈ 800× the quick tier's.
+(train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve there (30 epochs each, same
+42 test snapshots; validation swings by ±0.05 between epochs) is
+
+    training snapshots   147     294     588     1,596   3,696   5,796
+    fraction < 10°       0.658   0.702   0.728   0.795   0.838   0.851   (> 30°: 2.9 % at 3,696, 2.8 % at 5,796)
+
+where the points beyond 588 add 12² runs of other seeds (48 runs: 150 s of exact LLG and 340 s of twisted fields;
+session 8, Dec 2026: 200 more runs, 810 s of exact LLG in 2 processes and 2,307 s of twisted fields, then 864 s of
+training for the last point). A log-linear fit of all six gives +0.037 per doubling and 90 % at ≈ 13,000 snapshots
+(≈ 22× the quick tier's 588; their exact data with the twisted truth take ≈ 2.7 hours on the 2-core machine); the
+last three points alone give +0.031 per doubling and ≈ 17,000 (28×). The dissertation's P1 set holds 30,000 × 2,304
+sites ≈ 800× the quick tier's. So against the converged field the accuracy keeps growing with the data at a steady
+rate (90 % is an extrapolation, not measured), while against the 12² truth it cannot pass ≈ 0.42 (point 1).
 (5) The same finite-size floor explains the quick fig3.7 fail (BP test MSE of H_⊥ 4.5e-5 against ≤ 3e-6): the MSE of
 the 12² truth itself against the 48² field of the same BP test spins (4×4 twists) is 4.4e-5, recorded by fig3.7 as
 ``mse_exact_field_vs_twisted_H_perp`` (Dec 2026, session 8), so a BP model of the large-system field would score
