@@ -71,7 +71,8 @@ training for the last point). A log-linear fit of all six gives +0.037 per doubl
 (≈ 22× the quick tier's 588; their exact data with the twisted truth take ≈ 2.7 hours on the 2-core machine); the
 last three points alone give +0.031 per doubling and ≈ 17,000 (28×). The dissertation's P1 set holds 30,000 × 2,304
 sites ≈ 800× the quick tier's. So against the converged field the accuracy keeps growing with the data at a steady
-rate (90 % is an extrapolation, not measured), while against the 12² truth it cannot pass ≈ 0.42 (point 1).
+rate (90 % is an extrapolation, not measured), while a model of that field would score only ≈ 0.42 against the
+quick tier's 12² truth (point 1).
 (5) The same finite-size floor explains the quick fig3.7 fail (BP test MSE of H_⊥ 4.5e-5 against ≤ 3e-6): the MSE of
 the 12² truth itself against the 48² field of the same BP test spins (4×4 twists) is 4.4e-5, recorded by fig3.7 as
 ``mse_exact_field_vs_twisted_H_perp`` (Dec 2026, session 8), so a BP model of the large-system field would score
