@@ -107,7 +107,7 @@ other jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200
 (160 s: 50 + 20 epochs of 588 snapshots): fig3.4 313 s; then fig3.8 117 s (its own 3 exact + 3 CNN runs of 1,500
 steps), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
 runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
-the CNN data present; then fig3.7 3 s (25 s since its finite-size diagnostic), fig3.16 15 s. So any single target
+the CNN data present; then fig3.7 3 s (15–25 s since its finite-size diagnostic), fig3.16 15 s. So any single target
 from an empty ``--out`` finishes in under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first). Dec 2026,
 at default BLAS threads (the small CheFSI passes now run single-threaded, see :mod:`latticeml.backends.threads`) and
 with the exact runs in 2 processes (``workers``): fig3.4 243 s from an empty ``--out``, fig3.10 12 s after it,
