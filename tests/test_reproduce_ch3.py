@@ -56,6 +56,17 @@ def test_exact_field_runs_record_the_exact_exchange_field(tmp_path):
     assert np.array_equal(again["fields"], runs["fields"])  # read back from the cache
 
 
+def test_exact_llg_runs_are_the_field_runs_without_fields(tmp_path):
+    """fig3.8's exact runs are those of the CNN data (same protocol and seeds), with the field left unrecorded."""
+    from latticeml.reproduce.ch3 import exact_llg_runs
+
+    cache = tmp_path / "not_yet_there"  # made on first use
+    spins = exact_llg_runs(12, 2, steps=4, stride=2, seed=3, start="skl", cache=cache, workers=2)
+    both = ch3_ml.exact_field_runs(12, ["skl", "skl"], steps=4, stride=2, alpha=ch3_ml.ALPHA_CNN, seed=3)
+    np.testing.assert_allclose(spins, both["spins"], atol=1e-9)
+    assert sorted(p.name.split("_")[0] for p in cache.glob("*.npz")) == ["exactspins"]  # its own cache key
+
+
 def test_dataset_is_split_by_trajectory():
     rng = np.random.default_rng(0)
     spins = rng.standard_normal((6, 3, 144, 3))

@@ -105,10 +105,10 @@ fig3.16      BP-LLG, 24×24, 2 random runs, 800 steps                        150
 Run times of ``--quick`` measured into a fresh ``--out`` on the shared 2-core CPU, one thread (load ≈ 2–3 from
 other jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200 steps on 12²) and the training
 (160 s: 50 + 20 epochs of 588 snapshots): fig3.4 313 s; then fig3.8 117 s (its own 3 exact + 3 CNN runs of 1,500
-steps), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
+steps; 208 s since it has 8 + 8 runs, in 2 processes), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
 runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
 the CNN data present; then fig3.7 3 s (15–25 s since its finite-size diagnostic), fig3.16 15 s. So any single target
-from an empty ``--out`` finishes in under ≈ 7.5 minutes (the longest, fig3.8, pays fig3.4's 313 s first). Dec 2026,
+from an empty ``--out`` finishes in under ≈ 9 minutes (the longest, fig3.8, pays fig3.4's 272–313 s first). Dec 2026,
 at default BLAS threads (the small CheFSI passes now run single-threaded, see :mod:`latticeml.backends.threads`) and
 with the exact runs in 2 processes (``workers``): fig3.4 243 s from an empty ``--out``, fig3.10 12 s after it,
 fig3.14 144 s after it (203 s alone).
@@ -242,7 +242,7 @@ def _digest(array: np.ndarray) -> str:
 # ---------------------------------------------------------------------------------------------- exact data
 def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: float, seed: int,
                      cache: Path | None = None, device: str | None = None,
-                     checkpoint_every: int = CHECKPOINT_EVERY, workers: int = 1) -> dict:
+                     checkpoint_every: int = CHECKPOINT_EVERY, workers: int = 1, fields: bool = True) -> dict:
     """Exact-solver LLG runs that also record the exact exchange field at every saved snapshot.
 
     SIB, Δt = 0.1, T = 0.001, H_ext = 0.005 ẑ on the spins (added by the stepper, so the recorded field is the
@@ -251,11 +251,13 @@ def exact_field_runs(L: int, starts: list[str], steps: int, stride: int, alpha: 
     ``"steps"``; cached as npz in ``cache`` when given, checkpointed while it runs, and spread over ``workers``
     local processes (see :mod:`latticeml.reproduce.llg_runs`; the result does not depend on ``workers``).
     ``device`` is the SDCalculator's (None: numpy; the full scale asks for ``"auto"``, the GPU when torch sees one);
-    it changes the field by ~1e-13, not the cache key.
+    it changes the field by ~1e-13, not the cache key. ``fields=False`` records the spins alone (no field evaluation
+    at the snapshots, half the storage; cached under its own key).
     """
+    key = f"exact{'' if fields else 'spins'}_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}"
     return recorded_llg_runs(_ExactRun(L, list(starts), alpha, seed, device), len(starts), steps, stride,
-                             fields=True, cache=cache, key=f"exact_L{L}_{_tag(starts, steps, stride, alpha)}_seed{seed}",
-                             checkpoint_every=checkpoint_every, desc=f"exact LLG {L}x{L}", workers=workers)
+                             fields=fields, cache=cache, key=key, checkpoint_every=checkpoint_every,
+                             desc=f"exact LLG {L}x{L}", workers=workers)
 
 
 class _ExactRun:

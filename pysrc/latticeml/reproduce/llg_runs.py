@@ -54,6 +54,7 @@ def recorded_llg_runs(make_run: Callable, n_runs: int, steps: int, stride: int, 
         group = Path(cache) / f"{key}.npz"
         if group.is_file():
             return load_npz(group)
+        Path(cache).mkdir(parents=True, exist_ok=True)  # the checkpoints go there from the first step
     part = None if cache is None else (lambda r, ext: Path(cache) / f"{key}.run{r}.{ext}")
     todo = [r for r in range(n_runs) if part is None or not part(r, "npz").is_file()]
     done: dict[int, dict] = {}
