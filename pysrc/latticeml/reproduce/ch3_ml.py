@@ -30,37 +30,37 @@ channels learn no faster per epoch (fig3.4 quick: 0.553; random starts 0.41, SkL
 
 Why the quick tier stays far from target 4 (≥ 90 % < 10°), measured Nov 2026 (session 3; scripts not in the package).
 (1) The 12² truth is mostly a finite-size effect. The exact field of the same 12-periodic texture on the (12k)² torus
-(k² Bloch twists of the 288×288 matrix, T_el = 0.01; ``SDCalculator(method="ed", twists=k)``) converges by k = 4
-(48²: within 10° of k = 8 on 97 % of sites, relative RMS 2.5 %), but the 12² field agrees with it on only 41 % of the test sites (relative RMS difference 0.41; 44 %
-at T_el = 0.03, 56 % at T_el = 0.1). With a level spacing ≈ 0.04 ≫ T_el, the small H_⊥ (0.005–0.025) depends on which
-few levels near μ are occupied: a global, near-discontinuous function of all spins. The wrong sites are spread over all
-|H_⊥| quartiles (0.40–0.64 < 10°) and all snapshot times. Even 24² is not converged: on 24² LLG snapshots the 24² field
-agrees with the 72² one on 80 % of sites (random 86 %, SkL 73 %; 48² vs 72²: 98.5 %). (2) Against a converged target the
-field is still not learned to 10°: with the 48² field of the same 12² snapshots as target (16 twists × 672 snapshots, ≈
-220 CPU-s more) the CNN of this tier reaches 0.71 (train / validation torque MSE 0.018 / 0.020, 124 CPU-s), width 64
-0.73 after 50 MSE epochs (310 CPU-s, same per-epoch curve); a least-squares linear kernel K(d) (one weight per D6 orbit,
-fitted after projection to H_⊥) reaches 0.65 / 0.70 / 0.71 for radius 3 / 5 / 6 (0.37 / 0.39 / 0.41 on the 12² field;
-0.69 from a quarter of the data; on 24² snapshots against their 72² field 0.68 with the radius-5 kernel of the 12²
-snapshots and 0.72 with radius 11 fitted in sample); adding every cubic term S_a (S_b·S_c) with a within 3 and b, c
-within 1 gives 0.68 (no gain); the CNN as a correction to the fitted kernel (a linear skip in the network) 0.72 after 80
-epochs, 153 CPU-s (at Adam lr 1e-3 its residual blocks die at once and the loss stays the kernel's). So the linear RKKY
-part is ≈ 0.70 and what is left is neither local low order nor learned by this CNN in minutes. (3) 24² exact data (spec
-§11 CPU tier; 4 training + 2 test runs of 100 steps saved every 5, 241 CPU-s under load): CNN 0.61 after 50 MSE epochs
-(49 CPU-s; the relative L1 stage then lowers it to 0.56) and a plateau of 0.62 by 100 epochs (150 epochs: 0.625, 147
-CPU-s, train / validation MSE 0.023 / 0.027); the 12²-trained CNN scores 0.45 on the same 24² test snapshots. So ≈ 390
-CPU-s give 0.62 against 0.55 for the 12² tier's ≈ 310 s, and by (1) a model of the converged field would itself score
-only ≈ 0.8 against 24² truth. What it would take: exact data on ≥ 48² (finite-size effects below 10° on ≥ 98 % of
-sites), i.e. the GPU tier, and it is open whether a CNN of this family reaches 90 % there at T_el = 0.01 (on 12-periodic
-textures with 48² truth it stalls at 0.71–0.72). (4) Dec 2026 (session 7; scripts not in the package): neither the
-electron temperature nor the CNN's learned-by-augmentation spin symmetry is the bottleneck at this data size. The
-whole quick tier with T_el = 0.05 (level spacing 0.04 now smeared, the field smooth in the spins) gives 0.561 instead
-of 0.552 (train / validation MSE both ≈ 0.044 at the end of the MSE stage: no overfitting, a plateau). An exactly
-SO(3)-equivariant, time-reversal-odd network (vector channels convolved with hexagonal kernels shared by x, y, z,
-gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per epoch) reaches 0.54 on the quick data
-after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59 with 1/4, 1/2 and all training runs).
-Against the converged field (48² by 4×4 Bloch twists, same 672 snapshots, 190 CPU-s) the same network gives 0.73
-(train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve there (30 epochs each, same
-42 test snapshots; validation swings by ±0.05 between epochs) is
+(k² Bloch twists of the 288×288 matrix, T_el = 0.01; ``SDCalculator(method="ed", twists=k)``) converges by k = 4 (48²:
+within 10° of k = 8 on 97 % of sites, relative RMS 2.5 %), but the 12² field agrees with it on only 41 % of the test
+sites (relative RMS difference 0.41; 44 % at T_el = 0.03, 56 % at T_el = 0.1). With a level spacing ≈ 0.04 ≫ T_el, the
+small H_⊥ (0.005–0.025) depends on which few levels near μ are occupied: a global, near-discontinuous function of all
+spins. The wrong sites are spread over all |H_⊥| quartiles (0.40–0.64 < 10°) and all snapshot times. Even 24² is not
+converged: on 24² LLG snapshots the 24² field agrees with the 72² one on 80 % of sites (random 86 %, SkL 73 %; 48² vs
+72²: 98.5 %). (2) Against a converged target the field is still not learned to 10°: with the 48² field of the same 12²
+snapshots as target (16 twists × 672 snapshots, ≈ 220 CPU-s more) the CNN of this tier reaches 0.71 (train / validation
+torque MSE 0.018 / 0.020, 124 CPU-s), width 64 0.73 after 50 MSE epochs (310 CPU-s, same per-epoch curve); a
+least-squares linear kernel K(d) (one weight per D6 orbit, fitted after projection to H_⊥) reaches 0.65 / 0.70 / 0.71
+for radius 3 / 5 / 6 (0.37 / 0.39 / 0.41 on the 12² field; 0.69 from a quarter of the data; on 24² snapshots against
+their 72² field 0.68 with the radius-5 kernel of the 12² snapshots and 0.72 with radius 11 fitted in sample); adding
+every cubic term S_a (S_b·S_c) with a within 3 and b, c within 1 gives 0.68 (no gain); the CNN as a correction to the
+fitted kernel (a linear skip in the network) 0.72 after 80 epochs, 153 CPU-s (at Adam lr 1e-3 its residual blocks die at
+once and the loss stays the kernel's). So the linear RKKY part is ≈ 0.70 and what is left is neither local low order nor
+learned by this CNN in minutes. (3) 24² exact data (spec §11 CPU tier; 4 training + 2 test runs of 100 steps saved every
+5, 241 CPU-s under load): CNN 0.61 after 50 MSE epochs (49 CPU-s; the relative L1 stage then lowers it to 0.56) and a
+plateau of 0.62 by 100 epochs (150 epochs: 0.625, 147 CPU-s, train / validation MSE 0.023 / 0.027); the 12²-trained CNN
+scores 0.45 on the same 24² test snapshots. So ≈ 390 CPU-s give 0.62 against 0.55 for the 12² tier's ≈ 310 s, and by (1)
+a model of the converged field would itself score only ≈ 0.8 against 24² truth. What it would take: exact data on ≥ 48²
+(finite-size effects below 10° on ≥ 98 % of sites), i.e. the GPU tier, and it is open whether a CNN of this family
+reaches 90 % there at T_el = 0.01 (on 12-periodic textures with 48² truth it stalls at 0.71–0.72). (4) Dec 2026 (session
+7; scripts not in the package): neither the electron temperature nor the CNN's learned-by-augmentation spin symmetry is
+the bottleneck at this data size. The whole quick tier with T_el = 0.05 (level spacing 0.04 now smeared, the field
+smooth in the spins) gives 0.561 instead of 0.552 (train / validation MSE both ≈ 0.044 at the end of the MSE stage: no
+overfitting, a plateau). An exactly SO(3)-equivariant, time-reversal-odd network (vector channels convolved with
+hexagonal kernels shared by x, y, z, gated by learned bilinear invariants S·S; 16 vector channels, 4 blocks, 3 s per
+epoch) reaches 0.54 on the quick data after one epoch and then only overfits (0.59 at T_el = 0.05; 0.48 / 0.60 / 0.59
+with 1/4, 1/2 and all training runs). Against the converged field (48² by 4×4 Bloch twists, same 672 snapshots, 190
+CPU-s) the same network gives 0.73 (train / validation MSE 0.021 / 0.064), like the CNN's 0.71–0.73; its learning curve
+there (30 epochs each, same 42 test snapshots; validation swings by ±0.05 between epochs) is
 
     training snapshots   147     294     588     1,596   3,696   5,796
     fraction < 10°       0.658   0.702   0.728   0.795   0.838   0.851   (> 30°: 2.9 % at 3,696, 2.8 % at 5,796)
@@ -102,18 +102,17 @@ fig3.14      8 exact + 8 BP runs (same starts), 12×12, α = 0.2, 400 steps   50
 fig3.16      BP-LLG, 24×24, 2 random runs, 800 steps                        150² (and 144²), 50 runs, 10⁴ steps
 ===========  =============================================================  ==========================================
 
-Run times of ``--quick`` measured into a fresh ``--out`` on the shared 2-core CPU, one thread (load ≈ 2–3 from
-other jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200 steps on 12²) and the training
-(160 s: 50 + 20 epochs of 588 snapshots): fig3.4 313 s; then fig3.8 117 s (its own 3 exact + 3 CNN runs of 1,500
-steps; 208 s since it has 8 + 8 runs, in 2 processes), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP and reference exact
-runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs: fig3.14 151 s with
-the CNN data present; then fig3.7 3 s (15–25 s since its finite-size diagnostic), fig3.16 15 s. So any single target
-from an empty ``--out`` finishes in under ≈ 9 minutes (the longest, fig3.8, pays fig3.4's 272–313 s first). Dec 2026,
-at default BLAS threads (the small CheFSI passes now run single-threaded, see :mod:`latticeml.backends.threads`) and
-with the exact runs in 2 processes (``workers``): fig3.4 243 s from an empty ``--out``, fig3.10 12 s after it,
-fig3.14 144 s after it (203 s alone).
-Every long stage is cached and checkpointed (:mod:`latticeml.reproduce.llg_runs`, training after every epoch), so an
-interrupted target resumes where it stopped.
+Run times of ``--quick`` measured into a fresh ``--out`` on the shared 2-core CPU, one thread (load ≈ 2–3 from other
+jobs). The first CNN target pays the exact CNN data (155 s: 32 runs × 200 steps on 12²) and the training (160 s: 50 + 20
+epochs of 588 snapshots): fig3.4 313 s; then fig3.8 117 s (its own 3 exact + 3 CNN runs of 1,500 steps; 208 s since it
+has 8 + 8 runs, in 2 processes), fig3.10 13 s, fig3.11 33 s, fig3.12 2 s, fig3.13 3 s. The first BP target pays the BP
+and reference exact runs, the 16 base CNN exact runs if not yet there (≈ 80 s) and the BP training and BP-LLG runs:
+fig3.14 151 s with the CNN data present; then fig3.7 3 s (15–25 s since its finite-size diagnostic), fig3.16 15 s. So
+any single target from an empty ``--out`` finishes in under ≈ 9 minutes (the longest, fig3.8, pays fig3.4's 272–313 s
+first). Dec 2026, at default BLAS threads (the small CheFSI passes now run single-threaded, see
+:mod:`latticeml.backends.threads`) and with the exact runs in 2 processes (``workers``): fig3.4 243 s from an empty
+``--out``, fig3.10 12 s after it, fig3.14 144 s after it (203 s alone). Every long stage is cached and checkpointed
+(:mod:`latticeml.reproduce.llg_runs`, training after every epoch), so an interrupted target resumes where it stopped.
 Full scale, estimated for one H100 from spec §11 (exact fields by dense ED or CheFSI on 48²; the full scale runs them
 through torch on the GPU when one is visible, ``device="auto"``, and so do training and the ML inference and ML-LLG
 runs, ``ml_device``; the quick scale keeps all of it on the CPU; these GPU figures are the spec's estimates, not
