@@ -176,6 +176,19 @@ def test_generate_config_errors_name_the_field(tmp_path, text, field):
     assert err.value.field == field
 
 
+def test_missing_dataset_leaves_the_out_folder_reusable(tmp_path, dataset_path, monkeypatch):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(TRAIN.format(data="data.h5", epochs=1))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LatticeMLError, match="does not exist"):
+        train_from_config(cfg, tmp_path / "o")
+    assert not (tmp_path / "o" / "config.json").exists()  # not marked as a started run
+    (tmp_path / "data.h5").symlink_to(dataset_path)
+    train_from_config(cfg, tmp_path / "o")  # same --out, no --resume needed
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())["data"]
+    assert saved == str(tmp_path / "data.h5")  # absolute: resuming from another folder finds the same file
+
+
 def test_train_config_errors_name_the_field(tmp_path, dataset_path):
     cfg = tmp_path / "t.yaml"
     cfg.write_text(TRAIN.format(data=dataset_path, epochs=5).replace("lr: 3.0e-3", "lr: -1"))

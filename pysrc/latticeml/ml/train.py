@@ -378,8 +378,9 @@ def _parse_train(cfg: dict, config_path: Path) -> dict:
         if key not in _TRAIN_KEYS:
             raise ConfigError(str(key), f"unknown key; valid keys: {', '.join(_TRAIN_KEYS)}")
     data = Path(Param("str", REQUIRED, "path of the dataset file").check("data", cfg.get("data")))
-    if not data.is_absolute() and not data.exists():
-        data = config_path.parent / data
+    if not data.is_absolute() and not data.exists() and (config_path.parent / data).exists():
+        data = config_path.parent / data  # relative paths: the working directory first, then beside the config
+    data = data.absolute()  # the saved config.json must not depend on the working directory
     net = check_mapping("network", cfg.get("network"))
     kind = Param("choice", REQUIRED, choices=tuple(sorted(NETWORKS))).check("network.kind", net.get("kind"))
     opts = validate_section("training", check_mapping("training", cfg.get("training")), _TRAINING_PARAMS,
@@ -500,9 +501,9 @@ def train_from_config(config_path, out, resume: bool = False) -> Path:
     elif started:
         raise LatticeMLError(f"{str(out)!r} already holds a training run; pass --resume or choose another --out")
     make_output_dir(out)
+    dataset = load_dataset(args["data"])  # before config.json marks DIR as a run: a missing file leaves DIR reusable
     (out / "config.json").write_text(json.dumps(resolved, indent=2))
 
-    dataset = load_dataset(args["data"])
     train_fn = _train_fk if args["kind"] == "fk_delta_e" else _train_single
     network, meta, metrics = train_fn(args, dataset, out, resume)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
