@@ -18,7 +18,8 @@ class LLG(Stepper):
 
     i.e. dS/dt = T_i − α S_i×T_i + S_i×η_i with the torque T_i = γ S_i×H_i (no 1/(1+α²) factor, spec ch3 §4).
     H_i = −∂E/∂S_i comes from ``calculator.forces(spins)`` plus the optional external field ``h_ext``. The noise
-    is white with ⟨η_i^a(t) η_j^b(t')⟩ = 2αT δ_ij δ_ab δ(t−t'), drawn as sqrt(2αT/Δt)·N(0,1) once per step.
+    is white with ⟨η_i^a(t) η_j^b(t')⟩ = 2αγT δ_ij δ_ab δ(t−t'), drawn as sqrt(2αγT/Δt)·N(0,1) once per step: the
+    damping drift is −αγ times the gradient of E on the sphere, so this strength makes exp(−E/T) stationary.
 
     Schemes (two field evaluations per step, the same η in both halves, |S_i| = 1 restored after the step):
 
@@ -67,10 +68,10 @@ class LLG(Stepper):
         return -self.gamma * h + (self.alpha * self.gamma) * cross3(spins, h) - eta
 
     def noise(self, shape, rng: np.random.Generator):
-        """η of one step, sqrt(2αT/Δt)·N(0,1) per component (0 and no random draw when αT = 0)."""
+        """η of one step, sqrt(2αγT/Δt)·N(0,1) per component (0 and no random draw when αT = 0)."""
         if self.T == 0 or self.alpha == 0:
             return 0.0
-        return np.sqrt(2.0 * self.alpha * self.T / self.dt) * rng.standard_normal(shape)
+        return np.sqrt(2.0 * self.alpha * self.gamma * self.T / self.dt) * rng.standard_normal(shape)
 
     def step(self, state: State, rng: np.random.Generator) -> None:
         s0 = state.field
