@@ -131,6 +131,27 @@ def test_simulation_resume_in_process_is_bitwise_exact(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("bit_generator", ["PCG64", "Philox", "SFC64"])
+def test_resume_keeps_the_runs_own_bit_generator(tmp_path, bit_generator):
+    def make(n_steps, seed, **kw):
+        stepper = LLG(HeisenbergCalculator(triangular(3), J=1.0), dt=0.05, alpha=0.1, T=0.3)
+        return Simulation(State(np.tile([0.0, 0.0, 1.0], (9, 1))), stepper, seed=seed, n_steps=n_steps,
+                          progress=False, **kw)
+
+    rng = lambda: np.random.Generator(getattr(np.random, bit_generator)(7))  # noqa: E731
+    full = make(12, rng()).run().field
+    make(5, rng(), checkpoint_every=5, checkpoint_path=tmp_path / "ck.pkl").run()
+    resumed = Simulation.from_checkpoint(tmp_path / "ck.pkl", make(0, 0).stepper, n_steps=12, progress=False)
+    np.testing.assert_array_equal(resumed.run().field, full)
+
+
+def test_zero_step_run_still_writes_its_checkpoint(tmp_path):
+    stepper = LLG(HeisenbergCalculator(triangular(3), J=1.0), dt=0.05, alpha=0.1)
+    Simulation(State(np.tile([0.0, 0.0, 1.0], (9, 1))), stepper, seed=1, n_steps=0, checkpoint_every=5,
+               checkpoint_path=tmp_path / "ck.pkl", progress=False).run()
+    assert load_checkpoint(tmp_path / "ck.pkl")["state"].step == 0
+
+
 def test_snapshots_of_each_field_kind(tmp_path):
     lat = square(6)
     rng = np.random.default_rng(0)

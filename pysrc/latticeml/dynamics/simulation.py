@@ -89,7 +89,7 @@ class Simulation:
         from ..io.checkpoint import load_checkpoint
 
         payload = load_checkpoint(checkpoint_path)
-        rng = np.random.default_rng()
+        rng = np.random.Generator(getattr(np.random, payload["rng"]["bit_generator"])())  # the run's own kind
         rng.bit_generator.state = payload["rng"]
         kwargs.setdefault("n_steps", payload["n_steps"])
         sim = cls(payload["state"], stepper, seed=rng, observers=observers, checkpoint_path=checkpoint_path, **kwargs)
@@ -117,7 +117,7 @@ class Simulation:
             for obs in self.observers:
                 obs(state, stepper)
             self._started = True
-        t0, step0 = time.perf_counter(), state.step
+        t0, step0, checkpointed_at = time.perf_counter(), state.step, None
         with self._progress_bar() as bar:
             while state.step < self.n_steps:
                 stepper.step(state, self.rng)
@@ -125,10 +125,11 @@ class Simulation:
                     obs(state, stepper)
                 if self.checkpoint_every and state.step % self.checkpoint_every == 0:
                     self.checkpoint()
+                    checkpointed_at = state.step
                     self.log.info("checkpoint at step %d (t = %g), %.3g steps/s", state.step, state.time,
                                   (state.step - step0) / max(time.perf_counter() - t0, 1e-12))
                 bar.update(1)
-        if self.checkpoint_path is not None and not (self.checkpoint_every and state.step % self.checkpoint_every == 0):
+        if self.checkpoint_path is not None and checkpointed_at != state.step:  # also for a run of zero steps
             self.checkpoint()
         else:
             for obs in self.observers:
