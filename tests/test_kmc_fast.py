@@ -254,6 +254,23 @@ def test_cached_metropolis_trajectory_does_not_depend_on_batching():
         assert (acc, ev) == finals[0][1:]
 
 
+def test_model_range_below_the_hop_length_gives_the_same_trajectory():
+    """Hard-core gas (ΔE ≡ 0), whose exact range is 0: a cached rate still holds whether its target is empty, so a
+    neighbour leaving that target must refresh it. r = 0 must give the trajectory of any larger (also exact) r;
+    before the fix it kept stale zero rates (acceptance 0.490 ± 0.004 against Metropolis' 0.506 on 20×20)."""
+    lat = square(12)
+    occ0 = _random_occ(lat, 70, np.random.default_rng(0))
+    finals = []
+    for r in (0.0, 2.5):
+        stepper = CachedMetropolisKMC(LatticeGas(lat, 0.0, 0.0), T=1.0, interaction_radius=r)
+        state, rng = State(occ0.copy()), np.random.default_rng(1)
+        for _ in range(20):
+            stepper.step(state, rng)
+        finals.append((state.field.copy(), stepper.accepted))
+    np.testing.assert_array_equal(finals[0][0], finals[1][0])
+    assert finals[0][1] == finals[1][1] > 100
+
+
 def test_cached_metropolis_relaxation_matches_plain_metropolis():
     lat, n_runs, n_mcs = square(8), 80, 12
     ref, ref_err, ref_hops, ref_hops_err = _relaxation(lambda c: KineticMC(c, T=0.3), lat, n_runs, n_mcs, 0)

@@ -458,9 +458,13 @@ class CachedMetropolisKMC(Stepper):
         self.hops = np.asarray(neighbor_hops(lattice) if hop_table is None else hop_table, dtype=np.int64)
         self.z = self.hops.shape[1]
         self._direct = _direction_energies_apply(calculator, self.hops)
-        self._refresh_disk = _disk_table(lattice, self.interaction_radius)
-        self._conflict_disk = _disk_table(lattice, self.interaction_radius + 1.0)
-        self._wide_disk = _disk_table(lattice, self.interaction_radius + 2.0)
+        # a cached rate also holds its hop's target occupancy (0 when blocked), so the refresh radius must reach the
+        # hop targets even for a model whose ΔE has a shorter range (e.g. r = 0: hard-core gas, site potentials)
+        hop_length = float(lattice.distance(np.arange(lattice.N)[:, None], self.hops).max())
+        radius = max(self.interaction_radius, hop_length)
+        self._refresh_disk = _disk_table(lattice, radius)
+        self._conflict_disk = _disk_table(lattice, radius + hop_length)
+        self._wide_disk = _disk_table(lattice, radius + 2.0 * hop_length)
         self.window = int(window) if window is not None else \
             max(64, math.ceil(3 * lattice.N / self._conflict_disk.shape[1]))
         self.particles = np.zeros(0, dtype=np.int64)
