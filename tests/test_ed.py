@@ -175,3 +175,13 @@ def test_ed_calculator_forces_are_energy_gradients(kind):
     for k in range(2):
         e = np.eye(2)[k] * d
         assert res.forces[k] == pytest.approx(-(calc.energy(x + e) - calc.energy(x - e)) / (2 * d), abs=1e-8)
+
+
+@pytest.mark.parametrize("n", [1.5, 2.5])
+def test_zero_temperature_fixed_n_forces_share_a_degenerate_level_equally(n):
+    """4-site ring h = −A + diag(x) at x = 0: levels −2, 0, 0, 2 with the 0 pair partly filled. Translation symmetry
+    makes every on-site force −n/4 (= −∂E/∂x_k), and a uniform shift gives Σ forces = −n. The step function at μ
+    would fill the degenerate pair by round-off and eigenvector basis (−0.75 / −0.50 alternating before the fix)."""
+    ring = -(np.eye(4, k=1) + np.eye(4, k=-1) + np.eye(4, k=3) + np.eye(4, k=-3))
+    calc = _LinearModel(ring, [np.diag(np.eye(4)[k]) for k in range(4)], T=0.0, n_electrons=n, energy_kind="free")
+    np.testing.assert_allclose(calc.compute(np.zeros(4)).forces, -n / 4, atol=1e-12)

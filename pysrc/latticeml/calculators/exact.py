@@ -14,7 +14,7 @@ import scipy.linalg
 
 from ..backends import get_backend
 from ..backends.threads import one_blas_thread_below
-from ..electrons.ed import fixed_n_occupations, fermi, grand_potential, hellmann_feynman
+from ..electrons.ed import density_matrix_forces, fermi, fixed_n_occupations, grand_potential, hellmann_feynman
 from ..electrons.lowrank import ENERGY_KINDS, FKMoveEnergies, update_eigh_after_move
 from ..errors import ConfigError
 from ..models.falicov_kimball import fk_hamiltonian
@@ -94,7 +94,14 @@ class EDCalculator(Calculator):
             return Result(energy=energy, extras={"mu": mu})
         eps, psi = self.backend.eigh(h)
         energy, mu = self.spectrum_energy(eps)
-        f_out = hellmann_feynman(eps, psi, mu, self.T, dh).reshape(np.shape(fields))
+        if self.n_electrons is not None and self.T == 0:
+            # the energy's occupations share a partly filled degenerate level at μ equally; the T = 0 step at μ
+            # would split it by round-off and by the arbitrary basis of the degenerate eigenvectors
+            f, _ = fixed_n_occupations(eps, self.n_electrons, 0.0)
+            f_out = density_matrix_forces((psi * f) @ psi.conj().T, dh)
+        else:
+            f_out = hellmann_feynman(eps, psi, mu, self.T, dh)
+        f_out = f_out.reshape(np.shape(fields))
         return Result(energy=energy, forces=f_out, extras={"mu": mu})
 
 

@@ -21,7 +21,7 @@ import scipy.sparse
 from scipy.special import expit, log_expit
 
 __all__ = ["eigh", "fermi", "chemical_potential", "fixed_n_occupations", "band_energy", "grand_potential",
-           "free_energy", "density_matrix", "spin_blocks", "hellmann_feynman"]
+           "free_energy", "density_matrix", "spin_blocks", "hellmann_feynman", "density_matrix_forces"]
 
 # levels closer than this (relative to the spectral scale) count as degenerate at T = 0
 _DEGENERATE_RTOL = 1e-12
@@ -196,7 +196,11 @@ def hellmann_feynman(eps, psi, mu: float, T: float, dH_list) -> np.ndarray:
 
     This is −∂Ω/∂x_k at fixed μ, which equals −∂F/∂x_k at fixed N (F is stationary in μ). Returns (K,) float.
     """
-    rho = density_matrix(eps, psi, mu, T)
+    return density_matrix_forces(density_matrix(eps, psi, mu, T), dH_list)
+
+
+def density_matrix_forces(rho, dH_list) -> np.ndarray:
+    """−Re Tr(ρ ∂H/∂x_k) for each ∂H/∂x_k in ``dH_list`` (dense or sparse), (K,): the Hellmann-Feynman forces of ρ."""
     out = np.empty(len(dH_list))
     for k, dH in enumerate(dH_list):
         if scipy.sparse.issparse(dH):
