@@ -86,6 +86,15 @@ def test_skyrmion_ansatz_singular_case_is_refused(lat12):
         sd.skyrmion_lattice(lat12, A=0.7, M=0.0, phi=0.0)
 
 
+def test_calculator_refuses_spins_longer_than_one(lat12):
+    """KPM and CheFSI take the spectrum inside bounds made for |S| <= 1 (with |S| = 3 KPM returned |H| ~ 1e67)."""
+    spins = sd.random_spins(lat12.N, 3)
+    calc = SDCalculator(lat12, method="kpm", num_moments=50)
+    with pytest.raises(ConfigError, match=r"\|S\| = 3"):
+        calc.forces(3 * spins)
+    assert np.isfinite(calc.forces(0.5 * spins)).all()  # shorter spins (LLG midpoints) stay inside the bounds
+
+
 def test_spin_states_are_unit(lat12):
     for S in (sd.random_spins(lat12.N, 1), sd.skyrmion_lattice(lat12), sd.perturbed_skyrmion_lattice(lat12, 2)):
         np.testing.assert_allclose(np.linalg.norm(S, axis=1), 1.0, atol=1e-14)

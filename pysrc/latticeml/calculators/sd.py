@@ -176,6 +176,12 @@ class SDCalculator(Calculator):
         spins = np.asarray(fields, dtype=float)
         if spins.shape != (self.lattice.N, 3):
             raise ConfigError("spins", f"expected unit spins of shape ({self.lattice.N}, 3), got {spins.shape}")
+        # |S| <= 1 (LLG midpoints are shorter) keeps the spectrum inside self.bounds, which KPM and CheFSI rely on;
+        # the bounds' 1e-3 padding admits |J|(|S| − 1) < 5e-4 (finite-difference steps)
+        longest = float(np.sqrt(np.max(np.einsum("ij,ij->i", spins, spins))))
+        if not abs(self.J) * (longest - 1.0) <= 5e-4:
+            raise ConfigError("spins", f"longest spin has |S| = {longest:.6g}; the s-d model takes unit spins "
+                                       "(normalise them, e.g. S / |S|)")
         return spins
 
     def _field(self, blocks) -> np.ndarray:
