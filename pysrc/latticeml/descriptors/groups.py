@@ -196,7 +196,9 @@ class PointGroup:
             if sum(f.shape[1] ** 2 for f in found) == self.order:
                 break
         if sum(f.shape[1] ** 2 for f in found) != self.order:
-            raise ValueError(f"point group {self.name!r}: IR search incomplete (Σn² ≠ |G|); are the matrices a group?")
+            raise ValueError(f"point group {self.name!r}: real IR search incomplete (Σn² ≠ |G|): either the matrices "
+                             "are not a group, or it has complex-type IRs (cyclic C_n with n >= 3, S_4, C_3h, ...), "
+                             "which real IRs cannot split; use a group with real IRs (D_n, T_d, O_h)")
         named = character_names(self.name, R)
         if not named:
             return [IrRep(f"G{k + 1}", D) for k, D in enumerate(found)]
