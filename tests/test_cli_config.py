@@ -74,6 +74,10 @@ CASES = [
     (_with(BASE, "dynamics.dt", 0.0), "dynamics.dt"),
     (_with(BASE, "dynamics.dt", -0.1), "dynamics.dt"),
     (_with(BASE, "dynamics.T", -1.0), "dynamics.T"),
+    (_with(BASE, "dynamics.T", float("nan")), "dynamics.T"),  # NaN fails no comparison: checked as not finite
+    (_with(BASE, "dynamics.dt", float("inf")), "dynamics.dt"),
+    (_with(BASE, "model.field", [0.0, 0.0, float("nan")]), "model.field"),
+    (_with(BASE, "seed", 10**26), "seed"),  # stored as a 64-bit integer
     (_with(BASE, "dynamics.alpha", -0.5), "dynamics.alpha"),
     (_with(BASE, "dynamics.scheme", "euler"), "dynamics.scheme"),
     (_with(BASE, "dynamics.gamma", True), "dynamics.gamma"),

@@ -1,6 +1,7 @@
 """Declarative parameter schemas: each :class:`Param` checks one config value and says how to fix a bad one."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,14 @@ class Param:
                 return float(value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad
+            if not math.isfinite(value):  # .nan / .inf would pass every range check (comparisons are False)
+                raise ConfigError(field, f"{value!r} is not a finite number" + (f"; {self.doc}" if self.doc else ""))
             return float(value)
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad
+            if not -2**63 <= value < 2**63:  # seeds and sizes are stored as 64-bit integers
+                raise ConfigError(field, f"{value} does not fit in a 64-bit integer")
             return int(value)
         if self.kind == "bool":
             if not isinstance(value, bool):
@@ -70,7 +75,7 @@ class Param:
             return value
         if self.kind == "vector3":
             if not isinstance(value, (list, tuple)) or len(value) != 3 or any(
-                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
                 raise bad
             return [float(v) for v in value]
         raise AssertionError(f"unknown parameter kind {self.kind}")
