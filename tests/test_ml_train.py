@@ -176,6 +176,22 @@ def test_generate_config_errors_name_the_field(tmp_path, text, field):
     assert err.value.field == field
 
 
+@pytest.mark.parametrize("network, field", [
+    ("{kind: cnn, width: 0}", "network.width"),
+    ("{kind: cnn, kernel_size: 4}", "network"),
+    ("{kind: bp, hidden: [-8]}", "network.hidden"),
+    ("{kind: bp, descriptor: {kind: nope}}", "network"),
+])
+def test_bad_network_options_are_config_errors_and_leave_out_reusable(tmp_path, dataset_path, network, field):
+    cfg = tmp_path / "t.yaml"
+    text = TRAIN.format(data=dataset_path, epochs=1)
+    cfg.write_text(text.replace(text.splitlines()[2], f"network: {network}"))
+    with pytest.raises(ConfigError) as err:
+        train_from_config(cfg, tmp_path / "o")
+    assert err.value.field == field
+    assert not (tmp_path / "o" / "config.json").exists()  # fixing the config and re-running needs no --resume
+
+
 def test_missing_dataset_leaves_the_out_folder_reusable(tmp_path, dataset_path, monkeypatch):
     cfg = tmp_path / "t.yaml"
     cfg.write_text(TRAIN.format(data="data.h5", epochs=1))

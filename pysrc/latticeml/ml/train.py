@@ -407,9 +407,14 @@ def _build(kind: str, params: dict, dataset: Dataset):
     else:
         params.setdefault("n_features", int(dataset.inputs.shape[-1]))
         params.setdefault("n_out", int(dataset.targets.shape[-1]))
+    for key, value in params.items():  # layer sizes: torch would build empty layers or fail deep inside
+        sizes = value if isinstance(value, list) and key in ("hidden", "tail") else [value]
+        if key in ("width", "n_blocks", "hidden", "tail") and not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+            raise ConfigError(f"network.{key}", f"{value!r}: layer sizes must be positive integers")
     try:
         return build_network(kind, **params)
-    except TypeError as err:
+    except (TypeError, ValueError, RuntimeError) as err:
         raise ConfigError("network", f"bad parameter for a '{kind}' network: {err}") from err
 
 
@@ -505,7 +510,12 @@ def train_from_config(config_path, out, resume: bool = False) -> Path:
     (out / "config.json").write_text(json.dumps(resolved, indent=2))
 
     train_fn = _train_fk if args["kind"] == "fk_delta_e" else _train_single
-    network, meta, metrics = train_fn(args, dataset, out, resume)
+    try:
+        network, meta, metrics = train_fn(args, dataset, out, resume)
+    except ConfigError:
+        if not resume and not any(out.glob("checkpoint*.pt")):  # a refused network is not a started run
+            (out / "config.json").unlink(missing_ok=True)
+        raise
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     meta["dataset"] = str(args["data"])
     path = save_model(out / "model.pt", network, meta)
