@@ -108,6 +108,7 @@ CASES = [
     (_with(SD, "lattice.L", 10), "lattice.L"),  # the skyrmion lattice needs L ≡ 0 mod 12
     (_with(_with(BASE, "lattice.kind", "square"), "initial", {"kind": "skyrmion"}), "lattice.kind"),
     (_with(SD, "initial.d_phi", -0.1), "initial.d_phi"),
+    (_with(FK, "lattice.L", 1), "lattice.L"),
 ]
 
 
@@ -145,6 +146,37 @@ def test_missing_arguments_and_files(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["simulate", "--resume", str(tmp_path)]) == 2
     assert "not a latticeml run directory" in capsys.readouterr().err
+
+
+def _one_line(capsys, *needles):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert all(n in err for n in needles), err
+
+
+def test_unreadable_paths_are_one_line_errors(write_config, tmp_path, capsys):
+    cfg = write_config(BASE)
+    assert main(["simulate", str(tmp_path), "--out", str(tmp_path / "r")]) == 2  # a folder as CONFIG
+    _one_line(capsys, "is a folder")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    assert main(["simulate", str(binary), "--out", str(tmp_path / "r")]) == 2
+    _one_line(capsys, "not a UTF-8 text file")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["simulate", str(cfg), "--out", str(afile)]) == 2  # --out names an existing file
+    _one_line(capsys, "is a file, not a folder")
+
+
+def test_resume_refuses_a_second_config_and_reads_damaged_checkpoints_in_one_line(write_config, tmp_path, capsys):
+    cfg, run = write_config(BASE), tmp_path / "run"
+    assert main(["simulate", str(cfg), "--out", str(run), "--quiet"]) == 0
+    assert main(["simulate", str(cfg), "--resume", str(run)]) == 2  # CONFIG would be silently ignored
+    _one_line(capsys, "drop CONFIG")
+    checkpoint = next(run.glob("*.pkl"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    assert main(["simulate", "--resume", str(run)]) == 2
+    _one_line(capsys, "is damaged")
 
 
 @pytest.mark.parametrize("command", ["simulate", "generate", "train", "reproduce"])

@@ -16,6 +16,9 @@ def _cmd_simulate(a) -> int:
     from .io.run import resume, simulate
 
     if a.resume:
+        if a.config or a.out or a.overwrite:  # the run's own config.yaml decides; a second one would be ignored
+            raise LatticeMLError("--resume RUN_DIR takes the run's saved config.yaml; drop CONFIG, --out and "
+                                 "--overwrite")
         resume(a.resume, quiet=a.quiet)
     else:
         if not a.config or not a.out:

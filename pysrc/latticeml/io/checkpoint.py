@@ -52,9 +52,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise LatticeMLError(f"no checkpoint at {path}: the run never reached its first checkpoint; start it again")
-    with open(path, "rb") as fh:
-        payload = pickle.load(fh)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise LatticeMLError(f"checkpoint {path} has format {payload.get('format')}, this latticeml reads "
+    try:
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+    except PermissionError:
+        raise LatticeMLError(f"checkpoint {path} is not readable (permission denied)") from None
+    except Exception as err:  # truncated or foreign files raise EOFError, UnpicklingError, ValueError, ...
+        raise LatticeMLError(f"checkpoint {path} is damaged ({type(err).__name__}); it is written atomically, so "
+                             "another program changed it: restore it or start the run again") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise LatticeMLError(f"checkpoint {path} has format {found}, this latticeml reads "
                              f"{CHECKPOINT_FORMAT}; rerun with the latticeml version that wrote it")
     return payload

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError, LatticeMLError
+from ..errors import ConfigError
 from .registry import INITIAL, LATTICES, MODELS, STEPPERS, resolve
-from .schema import REQUIRED, Param, check_mapping, validate_section
+from .schema import REQUIRED, Param, check_mapping, read_yaml, validate_section
 
 __all__ = ["load_config", "validate_config", "build_lattice", "dump_config", "EXPORT_FORMATS"]
 
@@ -38,17 +38,7 @@ EXPORT_FORMATS = ("vtk", "ovf")
 
 def load_config(path: str | Path) -> dict:
     """Read and validate the YAML config at ``path``; returns the resolved config."""
-    path = Path(path)
-    if not path.is_file():
-        raise LatticeMLError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "unreadable YAML"
-        raise ConfigError(str(path), f"YAML syntax error{where}: {problem}") from None
-    return validate_config(raw)
+    return validate_config(read_yaml(path))
 
 
 def validate_config(raw) -> dict:

@@ -13,6 +13,8 @@ __all__ = ["make_output_dir"]
 def make_output_dir(path, option: str = "--out") -> Path:
     """Create the folder ``path`` (and its parents) and check that it is writable; errors name ``option``."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LatticeMLError(f"{option}: {str(path)!r} is a file, not a folder; choose another location")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

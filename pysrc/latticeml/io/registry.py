@@ -100,6 +100,8 @@ def _fk_check(raw, p, lattice):
         raise ConfigError("model.n_f", "give either n_f (particle count) or rho_f (density), not both")
     if p["n_f"] is None and p["rho_f"] is None:
         p["rho_f"] = FK_DEFAULT_RHO_F
+    if lattice.N < 2:
+        raise ConfigError("lattice.L", f"{lattice.N} site leaves no room for an f-electron to hop; use L >= 2")
     n_f = _fk_particles(lattice, p)
     if not 0 < n_f < lattice.N:
         raise ConfigError("model.n_f" if p["n_f"] is not None else "model.rho_f",

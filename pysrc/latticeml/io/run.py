@@ -60,7 +60,7 @@ def _seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
 
 
 def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.is_dir() and any(out_dir.iterdir()):
         if not overwrite:
             raise LatticeMLError(f"--out: run directory {out_dir} exists and is not empty; pass --overwrite to "
                                  "replace it, or choose another directory")
@@ -158,6 +158,7 @@ def resume(run_dir, quiet: bool = False) -> State:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise LatticeMLError(f"--resume: {run_dir} is not a latticeml run directory (no {CONFIG})")
+    make_output_dir(run_dir, option="--resume")  # writable: the log, trajectory and checkpoints grow in it
     cfg = load_config(run_dir / CONFIG)
     lattice, spec, calculator, stepper = build_run(cfg)
     try:

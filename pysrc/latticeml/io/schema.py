@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LatticeMLError
 
-__all__ = ["Param", "REQUIRED", "check_mapping", "validate_section"]
+__all__ = ["Param", "REQUIRED", "check_mapping", "validate_section", "read_yaml"]
 
 #: marks a parameter without default
 REQUIRED = object()
@@ -124,3 +125,27 @@ def validate_section(prefix: str, raw: dict, params: dict[str, Param], ignore: t
         else:
             out[key] = list(p.default) if isinstance(p.default, tuple) else p.default
     return out
+
+
+def read_yaml(path) -> Any:
+    """The parsed YAML file ``path`` (any type; callers check it): a path that is not a readable UTF-8 text file,
+    or bad YAML, is a one-line user error."""
+    import yaml
+
+    path = Path(path)
+    if path.is_dir():
+        raise LatticeMLError(f"config file {path} is a folder; give the YAML file")
+    if not path.is_file():
+        raise LatticeMLError(f"config file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise LatticeMLError(f"config file {path} is not readable (permission denied)") from None
+    except UnicodeDecodeError:
+        raise LatticeMLError(f"config file {path} is not a UTF-8 text file; give the YAML config") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), f"YAML syntax error{where}: {getattr(err, 'problem', None) or err}") from None
