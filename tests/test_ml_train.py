@@ -227,3 +227,14 @@ def test_example_configs_parse():
         _parse_train(load_yaml(path), path)
     for path in sorted(root.glob("ml_generate_*.yaml")):
         _parse_generate(load_yaml(path))
+
+
+def test_damaged_training_checkpoint_is_a_one_line_error(tmp_path, workdir, model_path):
+    import shutil
+
+    run = tmp_path / "bp"
+    shutil.copytree(model_path.parent, run)
+    for ck in run.glob("checkpoint*.pt"):
+        ck.write_bytes(ck.read_bytes()[:100])
+    with pytest.raises(LatticeMLError, match="is damaged"):
+        train_from_config(workdir / "train.yaml", run, resume=True)

@@ -265,7 +265,11 @@ class Trainer:
 
     def resume(self, path) -> "Trainer":
         """Load a checkpoint written by :meth:`save_checkpoint` (same network, data and settings)."""
-        ck = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            ck = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # truncated or foreign file
+            raise LatticeMLError(f"training checkpoint {str(path)!r} is damaged ({type(err).__name__}); delete the "
+                                 "run folder and train again") from None
         if ck["seed"] != self.seed:
             raise LatticeMLError(f"checkpoint {str(path)!r} was trained with seed {ck['seed']}, not {self.seed}")
         self.network.load_state_dict(ck["network"])
