@@ -6,12 +6,16 @@ return the same arrays, so files round-trip to the printed precision (17 signifi
 * VTK: ``DATASET POLYDATA`` with one vertex per site, point data ``spin`` (vectors) and ``Sz`` (scalars).
 * OVF 2.0: a rectangular node grid, x fastest. The triangular lattice is oblique, so the (n1, n2) image is written
   as an L1 × L2 grid with the true Cartesian positions stated in the header (``# Desc:``); viewers draw it sheared.
+  3-D Bravais lattices (simple cubic) are written as an L1 × L2 × L3 grid (z = n3); lattices with a basis are
+  refused.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import LatticeMLError
 
 __all__ = ["write_vtk", "read_vtk", "write_ovf", "read_ovf"]
 
@@ -48,30 +52,45 @@ def read_vtk(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return pos, spins
 
 
+def _ovf_grid(lattice) -> tuple[int, int, int]:
+    """(xnodes, ynodes, znodes) of a lattice's OVF node grid; refuses lattices that are not one node per cell."""
+    shape = tuple(getattr(lattice, "shape", ()) or ())
+    name = getattr(lattice, "name", type(lattice).__name__)
+    if len(shape) not in (2, 3) or getattr(lattice, "n_basis", 1) != 1:
+        raise LatticeMLError(f"OVF export needs a 2-D or 3-D Bravais lattice (one site per cell); lattice "
+                             f"'{name}' is not one: write VTK instead (output: {{vtk: true}})")
+    return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+
+
 def write_ovf(path: str | Path, lattice, spins: np.ndarray, title: str = "latticeml spins") -> Path:
-    """Write OVF 2.0 text: node (n1, n2) of the lattice image, x = n1 fastest, then y = n2 (z has one node)."""
+    """Write OVF 2.0 text: node (n1, n2[, n3]) of the lattice image, x = n1 fastest, then y = n2, then z = n3
+    (2-D lattices have one z node)."""
     path = Path(path)
-    L1, L2 = lattice.shape[:2]
-    img = lattice.to_image(np.asarray(spins, dtype=float))  # (L1, L2, 3)
-    a1, a2 = lattice.vectors[0], lattice.vectors[1]
+    L1, L2, L3 = _ovf_grid(lattice)
+    img = np.asarray(spins, dtype=float).reshape(L1, L2, L3, 3)  # site order: C order of (n1, n2, n3)
+    names = ("n1", "n2", "n3")[:lattice.dim]
+    vectors = ", ".join(f"a{k + 1} = {tuple(float(x) for x in a)}" for k, a in enumerate(lattice.vectors))
+    desc = (f"{lattice.name} lattice, node ({', '.join(names)}) at r = "
+            f"{' + '.join(f'{n}*a{k + 1}' for k, n in enumerate(names))}, {vectors}")
     header = [
         "# OOMMF OVF 2.0", "# Segment count: 1", "# Begin: Segment", "# Begin: Header",
         f"# Title: {title}",
-        f"# Desc: {lattice.name} lattice, node (n1, n2) at r = n1*a1 + n2*a2, a1 = {tuple(a1)}, a2 = {tuple(a2)}",
+        f"# Desc: {desc}",
         "# meshtype: rectangular", "# meshunit: a", "# xmin: 0", "# ymin: 0", "# zmin: 0",
-        f"# xmax: {L1}", f"# ymax: {L2}", "# zmax: 1", "# valuedim: 3", "# valuelabels: S_x S_y S_z",
+        f"# xmax: {L1}", f"# ymax: {L2}", f"# zmax: {L3}", "# valuedim: 3", "# valuelabels: S_x S_y S_z",
         "# valueunits: 1 1 1", "# xbase: 0.5", "# ybase: 0.5", "# zbase: 0.5",
-        f"# xnodes: {L1}", f"# ynodes: {L2}", "# znodes: 1",
+        f"# xnodes: {L1}", f"# ynodes: {L2}", f"# znodes: {L3}",
         "# xstepsize: 1", "# ystepsize: 1", "# zstepsize: 1", "# End: Header", "# Begin: Data Text",
     ]
-    data = [" ".join(f"{x:.17g}" for x in img[n1, n2]) for n2 in range(L2) for n1 in range(L1)]
+    data = [" ".join(f"{x:.17g}" for x in img[n1, n2, n3])
+            for n3 in range(L3) for n2 in range(L2) for n1 in range(L1)]
     path.write_text("\n".join(header + data + ["# End: Data Text", "# End: Segment"]) + "\n")
     return path
 
 
 def read_ovf(path: str | Path) -> np.ndarray:
-    """Read an OVF 2.0 text file into the site-ordered spins (N, 3) (site = n1*L2 + n2, as written by
-    :func:`write_ovf`)."""
+    """Read an OVF 2.0 text file into the site-ordered spins (N, 3) (site = (n1*L2 + n2)*L3 + n3, as written by
+    :func:`write_ovf`; L3 = 1 for 2-D lattices)."""
     header, rows = {}, []
     for line in Path(path).read_text().splitlines():
         if line.startswith("#"):
@@ -81,6 +100,8 @@ def read_ovf(path: str | Path) -> np.ndarray:
             rows.append([float(x) for x in line.split()])
     if header.get("begin") is None or "xnodes" not in header:
         raise ValueError(f"{path}: not an OVF 2.0 text file")
-    L1, L2 = int(header["xnodes"]), int(header["ynodes"])
-    data = np.array(rows).reshape(L2, L1, -1)  # x fastest
-    return data.transpose(1, 0, 2).reshape(L1 * L2, -1)
+    L1, L2, L3 = int(header["xnodes"]), int(header["ynodes"]), int(header.get("znodes", 1))
+    if len(rows) != L1 * L2 * L3:
+        raise ValueError(f"{path}: {len(rows)} data rows for {L1} x {L2} x {L3} nodes")
+    data = np.array(rows).reshape(L3, L2, L1, -1)  # x fastest
+    return data.transpose(2, 1, 0, 3).reshape(L1 * L2 * L3, -1)
