@@ -130,11 +130,23 @@ def load_dataset(path) -> Dataset:
     import h5py
 
     path = Path(path)
+    make = "make one with 'latticeml generate CONFIG --out FILE'"
+    if path.is_dir():
+        inside = path / "dataset.h5"  # what 'latticeml generate --out FOLDER' writes
+        fix = f"give {str(inside)!r}" if inside.is_file() else make
+        raise LatticeMLError(f"dataset file {str(path)!r} is a folder, not a dataset file ({fix})")
     if not path.is_file():
-        raise LatticeMLError(f"dataset file {str(path)!r} does not exist (make one with 'latticeml generate')")
-    with h5py.File(path, "r") as f:
+        raise LatticeMLError(f"dataset file {str(path)!r} does not exist ({make})")
+    if not h5py.is_hdf5(path):
+        raise LatticeMLError(f"dataset file {str(path)!r} is not an HDF5 file, so not a latticeml dataset ({make})")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise LatticeMLError(f"dataset file {str(path)!r} cannot be read as HDF5 "
+                             f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); {make}") from None
+    with f:
         if f.attrs.get("format") != FORMAT:
-            raise LatticeMLError(f"{str(path)!r} is not a latticeml dataset (no '{FORMAT}' format attribute)")
+            raise LatticeMLError(f"{str(path)!r} is not a latticeml dataset (no '{FORMAT}' format attribute; {make})")
         arrays = {k: f[k][()] for k in ("inputs", "targets", "energy", "run_id", "run_type", "split", "time")}
         return Dataset(**arrays, metadata=json.loads(f.attrs["metadata"]), run_types=json.loads(f.attrs["run_types"]),
                        normalization=json.loads(f.attrs["normalization"]))
@@ -357,6 +369,20 @@ _GENERATE_PARAMS = {
 }
 
 
+#: field kind of a model (io.registry.ModelSpec.field_kind) -> the targets its calculators can label
+_TARGETS = {"occupation": ("move_energies",), "spin": ("forces",), "displacement": ("forces",)}
+
+
+def _check_target(target: str, given: bool, model: str, field_kind: str) -> None:
+    """Refuse a target the model cannot label before any run starts: occupation models give hop energies
+    (move_energies), continuous fields (spins, displacements) give forces."""
+    supported = _TARGETS.get(field_kind, ("forces", "move_energies"))
+    if target not in supported:
+        how = f"'{target}'" + ("" if given else " (the default)")
+        raise ConfigError("target", f"{how} does not fit model '{model}' ({field_kind} field), which supports only "
+                                    f"{' or '.join(supported)}; set 'target: {supported[0]}'")
+
+
 def _parse_generate(cfg: dict) -> dict:
     """Check a generate config: the simulate sections (seed, lattice, model, dynamics) plus runs/split/...."""
     from ..io.config import build_lattice, validate_config
@@ -385,6 +411,8 @@ def _parse_generate(cfg: dict) -> dict:
                 raise ConfigError(f"{where}.type", f"'{rtype}' starts exist only for spin fields; use 'random'")
             INITIAL_STATES[rtype][1].spec.check(lattice, params)
         runs.append(RunSpec(rtype, count, {p: v for p, v in params.items() if v is not None}))
+    # after the run types, whose errors are more specific (a skyrmion start on an occupation model)
+    _check_target(extra["target"], "target" in cfg, sim["model"]["name"], spec.field_kind)
     split_cfg = validate_section("split", check_mapping("split", cfg.get("split")),
                                  {s: Param("float", d, f"fraction of the runs in the {s} split", low=0, high=1)
                                   for s, d in zip(SPLIT_NAMES, (0.7, 0.15, 0.15))})
@@ -405,7 +433,8 @@ def generate_from_config(config_path, out) -> Path:
     The config has the ``seed``, ``lattice``, ``model`` and ``dynamics`` sections of a ``simulate`` config
     (``dynamics.n_steps`` = steps per run) plus ``runs: [{type, count, ...}]`` (run types: random, ferromagnet,
     skyrmion, perturbed_skyrmion),
-    ``save_every``, ``split: {train, val, test}``, ``target`` (forces | move_energies) and ``workers``.
+    ``save_every``, ``split: {train, val, test}``, ``target`` (forces for spin and displacement models, the
+    default; move_energies for occupation models) and ``workers``.
     See ``examples/configs/ml_generate_heisenberg.yaml``.
     """
     cfg = load_yaml(config_path)
