@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,14 @@ def _plt():
     return plt
 
 
-def _cache_dir(out_dir: Path, quick: bool) -> Path:
-    return Path(out_dir).parent / "_models" / ("fk-quick" if quick else "fk-full")
+def _cache_dir(out_dir: Path, quick: bool, seed: int = 0) -> Path:
+    """``OUT/_models/fk-quick`` (or ``fk-full``; ``-seedN`` for seed N ≠ 0, so other seeds train their own)."""
+    return Path(out_dir).parent / "_models" / (("fk-quick" if quick else "fk-full") + (f"-seed{seed}" if seed else ""))
+
+
+def _train_settings(quick: bool, seed: int) -> dict:
+    """What the cached model depends on: a cache trained with other settings is not silently reused."""
+    return json.loads(json.dumps({"seed": seed, "train": _scale(quick, "train")}))
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -117,6 +124,7 @@ def _train_fresh(cache: Path, quick: bool, seed: int, progress: bool):
     np.savez(cache / "split.npz", **split)
     timing = {"data_seconds": t_data, "train_seconds": t_train, "n_configs": sum(len(v) for v in configs.values())}
     (cache / "timing.json").write_text(json.dumps(timing, indent=2))
+    (cache / "settings.json").write_text(json.dumps(_train_settings(quick, seed), indent=2))
     return net_set, samples, split, timing
 
 
@@ -127,8 +135,12 @@ def trained_model(out_dir: Path, quick: bool, seed: int = 0, *, progress: bool =
     """
     from ..lattice import square
 
-    cache = _cache_dir(out_dir, quick)
+    cache = _cache_dir(out_dir, quick, seed)
     if (cache / "split.npz").is_file():
+        settings = cache / "settings.json"
+        if settings.is_file() and json.loads(settings.read_text()) != _train_settings(quick, seed):
+            warnings.warn(f"the cached FK model in {cache} was trained with other training settings than this "
+                          "latticeml's SCALES; using it (delete that folder to retrain)", stacklevel=2)
         lattice = square(_scale(quick, "train")["L"])
         net_set = FKNetworkSet.load(cache, lattice=lattice)
         samples = FKSamples.load(cache / "samples.npz")
