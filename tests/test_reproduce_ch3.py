@@ -105,9 +105,17 @@ def test_torque_angle_errors_analytic():
     assert np.allclose(ch3_ml.torque_angle_errors(pred, true), [0.0, 45.0, 180.0])
 
 
-def test_cnn_targets_end_to_end(tiny, tmp_path):
+@pytest.fixture
+def small_energetics(monkeypatch):
+    """fig3.3's exact energetics on 12² (the ED of 24² and 48² takes minutes)."""
+    from latticeml.reproduce import ch3
+
+    monkeypatch.setattr(ch3, "SCALES", {k: dict(v, **{"fig3.3": {"L": 12}}) for k, v in ch3.SCALES.items()})
+
+
+def test_cnn_targets_end_to_end(tiny, small_energetics, tmp_path):
     results = {}
-    for name in ("fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13"):
+    for name in ("fig3_3", "fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13"):
         out = tmp_path / name.replace("_", ".")
         out.mkdir()
         results[name] = {m.name: m for m in getattr(ch3_ml, name)(out, quick=True, seed=0)}
@@ -122,6 +130,10 @@ def test_cnn_targets_end_to_end(tiny, tmp_path):
     same = ch3_ml._finite_size_agreement(tmp_path / "fig3.4", ds, {"twist_snapshots": 2, "twists": 1})
     assert same.value == 1.0
     assert 0.1 < results["fig3_4"]["fraction_exact_field_within_10deg_of_twisted"].value < 0.9, results["fig3_4"]
+    parity = results["fig3_3"]
+    assert {"R2_torque_components_min[skl]", "R2_torque_components_min[random]"} <= set(parity)
+    assert all(m.value <= 1.0 for n, m in parity.items() if n.startswith("R2"))
+    assert any(n.startswith("omega_per_site") for n in parity)  # the exact energetics of the ordered states
 
 
 def test_cnn_is_trained_and_used_on_torques(tiny, monkeypatch, tmp_path):
@@ -173,6 +185,9 @@ def test_fig3_8_compares_exact_and_cnn_runs(tiny, monkeypatch, tmp_path, quick):
     assert 0.0 <= metrics["fraction_times_M_cnn_within_2sigma_exact"].value <= 1.0
     saved = json.loads((out / "order_exact_vs_cnn.json").read_text())
     assert np.array(saved["M_cnn"]).shape == np.array(saved["M_exact"]).shape == (2, 3)
+    final = {m.name: m for m in ch3.fig3_9(out, quick=quick, seed=0)}  # the same (cached) runs' final states
+    assert np.isnan(final["peak_fwhm_grid_steps[cnn]"].value) and final["peak_fwhm_grid_steps[cnn]"].passed is None
+    assert 0.0 <= final["abs_Q_top_over_perfect_skl[exact]"].value < 2.0
 
 
 def test_bp_targets_end_to_end(tiny, tmp_path):
@@ -193,13 +208,13 @@ def test_bp_targets_end_to_end(tiny, tmp_path):
     assert 0.01 < floor / np.mean(true ** 2) < 1.0
 
 
-def test_full_scale_code_path_runs_at_toy_sizes(monkeypatch, tmp_path):
+def test_full_scale_code_path_runs_at_toy_sizes(monkeypatch, small_energetics, tmp_path):
     """Every ML target with quick=False (the paper-scale settings, shrunk in size only), so that a GPU session does
     not meet a bug of the full-scale branch after hours of data generation."""
     full = _full_scale_at_toy_sizes()
     assert full["ml_device"] == "auto" and full["bp_net"]["descriptor"]["kind"] == "spin_ir"
     monkeypatch.setattr(ch3_ml, "SCALES", dict(ch3_ml.SCALES, full=full))
-    for name in ("fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3_14", "fig3_7", "fig3_16"):
+    for name in ("fig3_3", "fig3_4", "fig3_10", "fig3_11", "fig3_12", "fig3_13", "fig3_14", "fig3_7", "fig3_16"):
         out = tmp_path / name.replace("_", ".")
         out.mkdir()
         metrics = getattr(ch3_ml, name)(out, quick=False, seed=0)

@@ -122,3 +122,14 @@ def test_bz_geometry(lat):
     assert np.linalg.norm(q, axis=1).max() <= 4 * np.pi / 3 + 1e-9  # inside the hexagon's circumcircle
     corners = sa.bz_hexagon()
     assert corners[0] == pytest.approx([4 * np.pi / 3, 0]) and len(corners) == 7
+
+
+def test_peak_fwhm_of_bragg_and_broadened_peaks():
+    lat = triangular(24)
+    assert sa.peak_fwhm(lat, sa.structure_factor(lat, sd.skyrmion_lattice(lat))) == pytest.approx(1.0)
+    # a Lorentzian-like spread of S(q) around the peaks, 3 grid steps wide at half maximum
+    q = sd.momentum_grid(24)
+    step = 4 * np.pi / (np.sqrt(3) * 24)
+    d = np.min(np.stack([np.linalg.norm(sd.fold_to_bz(q - p), axis=-1) for p in sa.peak_momenta()]), 0) / step
+    assert sa.peak_fwhm(lat, 1.0 / (1.0 + (d / 1.5) ** 2)) == pytest.approx(3.0, abs=0.5)
+    assert np.isnan(sa.peak_fwhm(triangular(12), sa.structure_factor(triangular(12), sd.skyrmion_lattice(triangular(12)))))

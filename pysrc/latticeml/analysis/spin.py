@@ -18,7 +18,7 @@ from ..models.sd import ORDERING_VECTORS, check_triangular, fold_to_bz, momentum
 
 __all__ = ["structure_factor", "structure_factor_path", "peak_order", "characteristic_length",
            "triangle_chirality", "triangle_solid_angles", "skyrmion_charge", "transverse_component",
-           "parallel_component", "bz_momenta", "bz_hexagon", "peak_momenta"]
+           "parallel_component", "bz_momenta", "bz_hexagon", "peak_momenta", "peak_fwhm"]
 
 
 def _images(lattice, spins):
@@ -95,6 +95,32 @@ def characteristic_length(lattice, sq: np.ndarray) -> tuple[float, float]:
     w = np.asarray(sq)[mask]
     dk = float((w * dist[mask]).sum() / w.sum())
     return dk, (2 * np.pi / dk if dk > 1e-12 else np.inf)
+
+
+def peak_fwhm(lattice, sq: np.ndarray) -> float:
+    """Full width at half maximum of the S(q) peaks at the six ±Q_η, in grid steps |b|/L.
+
+    The mean S over grid points binned by their distance to the nearest peak (bins one grid step wide, the first
+    centred on the peak; only |k − k_p| < |Q|/2) gives a radial profile; the FWHM is twice the distance where it,
+    linearly interpolated, falls to half its value at the peak. A Bragg peak gives ≈ 1. NaN where |Q|/2 is less
+    than one grid step (L < 14: no width can be resolved); the profile's extent if it never halves.
+    """
+    q = momentum_grid(*lattice.shape)
+    step = 4 * np.pi / (np.sqrt(3) * lattice.shape[0])
+    dist = np.min(np.stack([_distance_to(q, p) for p in peak_momenta()]), axis=0).ravel() / step
+    keep = dist < np.linalg.norm(ORDERING_VECTORS[0]) / 2 / step
+    bins = np.floor(dist[keep] + 0.5).astype(int)
+    vals = np.asarray(sq).ravel()[keep]
+    centres = np.unique(bins)
+    if len(centres) < 2:
+        return float("nan")
+    profile = np.array([vals[bins == k].mean() for k in centres])
+    below = np.flatnonzero(profile <= profile[0] / 2)
+    if len(below) == 0:
+        return float(2 * centres[-1])
+    k = below[0]
+    frac = (profile[k - 1] - profile[0] / 2) / (profile[k - 1] - profile[k])
+    return float(2 * (centres[k - 1] + frac * (centres[k] - centres[k - 1])))
 
 
 def _triangles(lattice) -> np.ndarray:

@@ -1,17 +1,23 @@
 """Chapter 3 reproduction targets: s-d model on the triangular lattice, exact and ML LLG (spec ch3 §9-10).
 
 Exact-solver part (this module): the bare susceptibility target (#1), the exact energetics of the ordered states
-behind the training data (``fig3.3`` here: Ω per site of FM, single-Q spiral and the skyrmion-lattice ansätze
-against spec §2, with their structure factors; the ML parity plots live in :mod:`.ch3_ml`), and Fig 3.8 (S(q, t)
-after a quench from random spins: a ring at |q| ≈ π/3 that condenses into six diffuse spots), exact LLG beside
-CNN-LLG from the same starts with the CNN of :mod:`.ch3_ml` (trained once in the cache folder beside ``--out``).
+behind the training data (:func:`energetics`, part of ``fig3.3``: Ω per site of FM, single-Q spiral and the
+skyrmion-lattice ansätze against spec §2, with their structure factors; the parity plots of Fig 3.3 itself are in
+:mod:`.ch3_ml`), Fig 3.8 (S(q, t) after a quench from random spins: a ring at |q| ≈ π/3 that condenses into six
+diffuse spots), exact LLG beside CNN-LLG from the same starts with the CNN of :mod:`.ch3_ml` (trained once in the
+cache folder beside ``--out``), and Fig 3.9 (the arrested final states of those runs).
 
-=========  ======================================================  =========================================
-target     --quick (CPU)                                           full scale (dissertation, P2 of spec §9)
-=========  ======================================================  =========================================
-fig3.3     24×24 ED energetics (FM, spiral, SkL charge 1 and 2)    48×48 (the spec asks for the 48² check)
-fig3.8     12×12, 8 exact + 8 CNN runs, 1500 steps, fast exact      48×48, 30 exact + 30 CNN runs, 10^4 steps
-=========  ======================================================  =========================================
+==========  =====================================================  =========================================
+target      --quick (CPU)                                          full scale (dissertation, P2 of spec §9)
+==========  =====================================================  =========================================
+energetics  24×24 ED (FM, spiral, SkL charge 1 and 2), in fig3.3   48×48 (the spec asks for the 48² check)
+fig3.8      12×12, 8 exact + 8 CNN runs, 1500 steps, fast exact    48×48, 30 exact + 30 CNN runs, 10^4 steps
+fig3.9      the final states of fig3.8's runs (FWHM not            the same at step 10^4
+            resolvable on 12²: |Q|/2 is under one grid step)
+==========  =====================================================  =========================================
+
+The exact quench runs use seeds ``[seed + 2000, r]``, disjoint from the CNN's data runs ``[seed, r]`` (until Dec 2026
+they were the same runs, so their first 200 steps were CNN training snapshots).
 
 Why 8 runs on the quick scale (Dec 2026): on 12² the |q| shells are few and S(q) of one run is noisy, so the
 early-ring radius of 3 runs depends on the seed. With the exact runs of the CNN data's protocol (seeds
@@ -27,7 +33,7 @@ import numpy as np
 
 from . import Metric
 
-__all__ = ["fig3_3", "fig3_8", "chi0_metrics", "exact_llg_runs", "ring_radius", "SCALES"]
+__all__ = ["energetics", "fig3_8", "fig3_9", "chi0_metrics", "exact_llg_runs", "ring_radius", "SCALES"]
 
 SCALES = {
     "quick": {"fig3.3": {"L": 24}, "fig3.8": {"L": 12, "runs": 8, "steps": 1500, "stride": 50, "times": (100, 500, 1500),
@@ -78,8 +84,9 @@ def ring_radius(lattice, sq: np.ndarray) -> float:
 _REFERENCE_OMEGA_24 = {"fm": -0.3693, "spiral_Q1": -0.3873, "skl_A0.7_phi_pi/2": -0.3862}
 
 
-def fig3_3(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
-    """Exact energetics of the ordered states (grand potential per site, ED) and their structure factors."""
+def energetics(out_dir: Path, quick: bool) -> list[Metric]:
+    """Exact energetics of the ordered states (grand potential per site, ED, against spec §2) and their structure
+    factors; part of ``fig3.3`` (:func:`.ch3_ml.fig3_3`), whose SkL test runs start from the ansatz."""
     from ..analysis.spin import peak_order, skyrmion_charge, structure_factor
     from ..calculators.sd import SDCalculator
     from ..lattice import triangular
@@ -123,6 +130,52 @@ def _per_run_order(lattice, snaps: np.ndarray) -> np.ndarray:
     return np.array([[peak_order(lattice, structure_factor(lattice, s)) for s in run] for run in snaps])
 
 
+def _quench_runs(out_dir: Path, quick: bool, seed: int):
+    """(lattice, config, exact runs, CNN runs, CNN training L) of the P2 quench ensembles (cached): exact LLG at
+    T = 0.001 and CNN-LLG at T = 0 from the same random starts, saved every ``stride`` steps."""
+    from ..lattice import triangular
+    from .ch3_ml import ALPHA_CNN, _cache, _calculator, _scale as ml_scale, cnn_model, ml_llg_runs
+
+    cfg = SCALES["quick" if quick else "full"]["fig3.8"]
+    # seeds disjoint from the CNN's data runs ([seed, r]): their first steps would otherwise be training snapshots
+    snaps = exact_llg_runs(cfg["L"], cfg["runs"], cfg["steps"], cfg["stride"], seed + 2000, device=cfg.get("device"),
+                           cache=_cache(out_dir, "_data"), workers=ml_scale(quick).get("workers", 1))
+    path, ds = cnn_model(out_dir, quick, seed)
+    calc = _calculator(path, cfg["L"], ml_scale(quick)["ml_device"])
+    cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
+                      model=path)
+    return triangular(cfg["L"]), cfg, snaps, cnn, ds.metadata["lattice"]["shape"][0]
+
+
+def fig3_9(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
+    """Fig 3.9: the arrested state at the end of the P2 quench runs (fig3.8's exact and CNN ensembles), target 8:
+    broad S(q) peaks (FWHM > 2 grid steps) and mean |Q_top| below 80 % of the perfect skyrmion lattice's."""
+    from ..analysis.spin import peak_fwhm, skyrmion_charge, structure_factor
+    from ..models.sd import skyrmion_lattice
+    from ..plots import plot_spin_texture
+
+    lat, cfg, snaps, cnn, _ = _quench_runs(out_dir, quick, seed)
+    perfect = abs(skyrmion_charge(lat, skyrmion_lattice(lat)))
+    metrics = []
+    for name, runs in (("exact", snaps), ("cnn", cnn)):
+        final = runs[:, -1]
+        fwhm = np.array([peak_fwhm(lat, structure_factor(lat, s)) for s in final])
+        charge = np.array([abs(skyrmion_charge(lat, s)) for s in final]) / perfect
+        plot_spin_texture(lat, final[0], path=Path(out_dir) / f"fig3_9_{name}_final.png",
+                          title=f"{name} LLG, step {cfg['steps']}, run 0")
+        metrics += [
+            Metric(f"peak_fwhm_grid_steps[{name}]", float(fwhm.mean()), target=2.0, tolerance="> 2 grid steps",
+                   passed=None if np.isnan(fwhm).any() else bool(fwhm.mean() > 2),
+                   note=f"mean over {len(final)} runs on {cfg['L']}² at step {cfg['steps']}" + (
+                       "; not resolvable: |Q|/2 is less than one grid step below L = 14" if np.isnan(fwhm).any()
+                       else f"; per run {np.round(fwhm, 2).tolist()}")),
+            Metric(f"abs_Q_top_over_perfect_skl[{name}]", float(charge.mean()), target=0.8, tolerance="< 0.8",
+                   passed=bool(charge.mean() < 0.8), note=f"perfect SkL |Q_top| = {perfect:.0f}; per run "
+                                                          f"{np.round(charge, 2).tolist()}"),
+        ]
+    return metrics
+
+
 def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     """Fig 3.8: S(q, t) after a quench from random spins, exact LLG (T = 0.001) vs CNN-LLG (T = 0) from the same starts.
 
@@ -131,19 +184,9 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     CNN is the model of :mod:`.ch3_ml` (trained once per cache folder beside ``out_dir``).
     """
     from ..analysis.spin import structure_factor
-    from ..lattice import triangular
     from ..plots import plot_structure_factor
-    from .ch3_ml import ALPHA_CNN, _cache, _calculator, _scale as ml_scale, cnn_model, ml_llg_runs
 
-    cfg = SCALES["quick" if quick else "full"]["fig3.8"]
-    lat = triangular(cfg["L"])
-    snaps = exact_llg_runs(cfg["L"], cfg["runs"], cfg["steps"], cfg["stride"], seed, device=cfg.get("device"),
-                           cache=_cache(out_dir, "_data"), workers=ml_scale(quick).get("workers", 1))
-    path, ds = cnn_model(out_dir, quick, seed)
-    train_L = ds.metadata["lattice"]["shape"][0]
-    calc = _calculator(path, cfg["L"], ml_scale(quick)["ml_device"])
-    cnn = ml_llg_runs(calc, snaps[:, 0], cfg["steps"], cfg["stride"], ALPHA_CNN, cache=_cache(out_dir, "_runs"),
-                      model=path)
+    lat, cfg, snaps, cnn, train_L = _quench_runs(out_dir, quick, seed)
     steps = np.arange(snaps.shape[1]) * cfg["stride"]
     order = {"exact": _per_run_order(lat, snaps), "cnn": _per_run_order(lat, cnn)}
     # with α = 0.05 the ring needs ~1/(α|H|) ≈ 80 t0 = 800 steps to stand out of the random-spin background
