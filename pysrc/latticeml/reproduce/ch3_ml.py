@@ -73,8 +73,9 @@ last three points alone give +0.031 per doubling and ≈ 17,000 (28×). The diss
 sites ≈ 800× the quick tier's. So against the converged field the accuracy keeps growing with the data at a steady
 rate (90 % is an extrapolation, not measured), while a model of that field would score only ≈ 0.42 against the
 quick tier's 12² truth (point 1).
-(5) The same finite-size floor explains the quick fig3.7 fail (BP test MSE of H_⊥ 4.5e-5 against ≤ 3e-6): the MSE of
-the 12² truth itself against the 48² field of the same BP test spins (4×4 twists) is 4.4e-5, recorded by fig3.7 as
+(5) The same finite-size floor explains the quick fig3.7 fail (BP test MSE of H_⊥ 4.8e-5 against ≤ 3e-6; 4.5e-5 before
+the BP runs got seeds apart from the CNN runs' in Dec 2026): the MSE of the 12² truth itself against the 48² field of
+the same BP test spins (4×4 twists) is 4.4e-5, recorded by fig3.7 as
 ``mse_exact_field_vs_twisted_H_perp`` (Dec 2026, session 8), so a BP model of the large-system field would score
 the same; on 40 training snapshots that floor is 3.1e-5, which accounts for much of the test/train ratio of 1.8.
 
