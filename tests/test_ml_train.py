@@ -238,3 +238,19 @@ def test_damaged_training_checkpoint_is_a_one_line_error(tmp_path, workdir, mode
         ck.write_bytes(ck.read_bytes()[:100])
     with pytest.raises(LatticeMLError, match="is damaged"):
         train_from_config(workdir / "train.yaml", run, resume=True)
+
+
+def test_spin_augmentation_refuses_targets_with_a_zeeman_field(tmp_path):
+    """A uniform field in the targets is not rotated with the spins: relabelling by SO(3) or time reversal would be
+    wrong, so training refuses it and names the fix (the field under dynamics.h_ext, added by the stepper)."""
+    gen = tmp_path / "gen.yaml"
+    gen.write_text(GENERATE.replace("{name: heisenberg, J: 1.0}", "{name: heisenberg, J: 1.0, field: [0, 0, 0.3]}")
+                   .replace("n_steps: 200", "n_steps: 20"))
+    assert cli(["generate", str(gen), "--out", str(tmp_path / "d.h5")]) == 0
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(TRAIN.format(data=tmp_path / "d.h5", epochs=1))
+    with pytest.raises(ConfigError) as err:
+        train_from_config(cfg, tmp_path / "o")
+    assert err.value.field == "training.augment.spin_rotation" and "dynamics.h_ext" in str(err.value)
+    cfg.write_text(TRAIN.format(data=tmp_path / "d.h5", epochs=1).replace(", spin_rotation: true", ""))
+    train_from_config(cfg, tmp_path / "o")  # point-group augmentation alone keeps a uniform field

@@ -434,9 +434,24 @@ def _evaluation_split(ds: Dataset) -> tuple[str, Dataset]:
     return ("test", test) if len(test) else ("val", ds.subset("val"))
 
 
+def _check_augmentation(augment: dict, model: dict) -> None:
+    """Spin rotations and time reversal relabel a target correctly only if it has no uniform Zeeman part; the
+    generating model's field (``h_ext`` of the s-d model, ``field`` of the Heisenberg model) would be rotated with
+    it. The field belongs under ``dynamics.h_ext`` when generating: the stepper adds it, the targets leave it out."""
+    zeeman = {k: model[k] for k in ("h_ext", "field") if k in model and np.any(np.asarray(model[k]) != 0)}
+    used = [k for k in ("spin_rotation", "time_reversal") if augment.get(k)]
+    if zeeman and used:
+        key, value = next(iter(zeeman.items()))
+        raise ConfigError(f"training.augment.{used[0]}", f"the dataset's targets include the Zeeman field "
+                                                         f"model.{key} = {value}, which {used[0]} would rotate "
+                                                         "with the spins; generate with the field under "
+                                                         "dynamics.h_ext (added by the stepper), or turn it off")
+
+
 def _train_single(args, dataset, out: Path, resume: bool):
     """BP / CNN / single ΔE network: one Trainer; returns (network, metadata, metrics)."""
     ckpt = out / "checkpoint.pt"
+    _check_augmentation(args["opts"]["augment"], dataset.metadata.get("model", {}))
     torch.manual_seed(args["opts"]["seed"])
     network = _build(args["kind"], args["net_params"], dataset)
     trainer = Trainer(network, dataset.subset("train"), dataset.subset("val"), checkpoint=ckpt, progress=True,
