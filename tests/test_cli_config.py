@@ -210,3 +210,14 @@ def test_malformed_config_through_the_installed_command(cfg, field, write_config
 def test_example_simulate_configs_are_valid(name):
     cfg = load_config(EXAMPLES / name)
     assert cfg["dynamics"]["n_steps"] > 0
+
+
+def test_out_of_memory_is_one_line(write_config, tmp_path, capsys, monkeypatch):
+    from latticeml.io import run
+
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 74.5 GiB")
+
+    monkeypatch.setattr(run, "simulate", too_big)
+    assert main(["simulate", str(write_config(BASE)), "--out", str(tmp_path / "r")]) == 2
+    _one_line(capsys, "out of memory", "74.5 GiB")

@@ -165,6 +165,11 @@ def main(argv=None) -> int:
     except LatticeMLError as err:
         print(f"latticeml {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError as err:  # e.g. lattice.L far beyond what exact diagonalisation can hold
+        need = f" ({err})" if str(err) else ""
+        print(f"latticeml {args.command}: error: out of memory{need}; use a smaller lattice or a cheaper method",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"latticeml {args.command}: interrupted", file=sys.stderr)
         return 130
