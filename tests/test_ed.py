@@ -56,9 +56,11 @@ def test_fixed_mu_and_fixed_n_are_consistent():
             assert abs(ed.chemical_potential(eps, n, T) - mu) < 1e-10
 
 
-def test_chemical_potential_rejects_impossible_filling():
-    with pytest.raises(ValueError, match="strictly between"):
-        ed.chemical_potential(np.arange(4.0), 4.0, 0.1)
+@pytest.mark.parametrize("n", [0.0, 1e-13, 4.0 - 1e-13, 4.0])
+@pytest.mark.parametrize("T", [0.0, 0.1])
+def test_chemical_potential_rejects_impossible_filling(n, T):
+    with pytest.raises(ValueError, match="strictly between"):  # near-empty/full fillings indexed past the spectrum
+        ed.chemical_potential(np.arange(4.0), n, T)
 
 
 def test_zero_temperature_limits():

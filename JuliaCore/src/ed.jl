@@ -50,8 +50,10 @@ above and holes below the filled shell, which stays steep inside gaps ≫ T. `T 
 the gap for a filled shell, otherwise the energy of the partly filled (possibly degenerate) level.
 """
 function chemical_potential(eps::AbstractVector{<:Real}, n_target::Real, T::Real)
-    0 < n_target < length(eps) || throw(DomainError(n_target,
-        "the particle number must lie strictly between 0 and the number of levels $(length(eps))"))
+    # as the Python kernel: an empty or full band (within 1e-9) has no chemical potential
+    1e-9 <= n_target <= length(eps) - 1e-9 || throw(DomainError(n_target,
+        "the particle number must lie strictly between 0 and the number of levels $(length(eps)) " *
+        "(at least 1e-9 from either)"))
     T >= 0 || throw(DomainError(T, "chemical_potential: the temperature must be >= 0"))
     sorted = sort(eps)
     T == 0 && return zero_temperature_mu(sorted, n_target)

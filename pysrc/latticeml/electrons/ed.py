@@ -47,9 +47,10 @@ def fermi(eps, mu: float, T: float) -> np.ndarray:
 
 
 def _check_filling(n_target: float, n_levels: int) -> None:
-    if not 0 < n_target < n_levels:
+    # an empty or full band has no μ; within 1e-9 of one the filled-shell logic would index past the spectrum
+    if not 1e-9 <= n_target <= n_levels - 1e-9:
         raise ValueError(f"particle number n_target={n_target} must lie strictly between 0 and the number of "
-                         f"levels {n_levels}")
+                         f"levels {n_levels} (at least 1e-9 from either)")
 
 
 def _logsumexp(x: np.ndarray) -> float:
