@@ -281,7 +281,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ predictions and outputs
     def predict(self, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        """(prediction, truth) in physical units for every row of ``ds`` (spins: the H_⊥ parts)."""
+        """(prediction, truth) in physical units for every row of ``ds``. Spins: the truth is H_⊥; a BP field is
+        projected to H_⊥, a CNN's output only when it was trained with ``project_output`` (as the calculator does)."""
         t = self._to_tensors(ds)
         net = self.network.eval()
         preds = []
