@@ -19,6 +19,11 @@ def test_sd_llg_reports_exact_and_ml_llg_steps():
     assert res["kpm_large"]["L"] == 12 and blocks["sites"] == 48 and blocks["rel_error_field"] < 1e-3
     assert blocks["seconds_all_sites_estimate"] == pytest.approx(blocks["seconds"] * 144 / 48)
     assert 1e-3 < res["kpm_large"]["probing_d3"]["rel_error_field"] < 1  # probing with a short period is biased
+    assert res["kpm"]["probing_d3"]["vectors"] == 18 and res["kpm_large"]["probing_d3"]["vectors"] == 18  # odd d
+    # one thread really reaches every BLAS library (scipy's own OpenBLAS loads after numpy's), and the target,
+    # stated at 48², is not judged on other sizes
+    assert res["blas_threads"] and all(b["threads"] == 1 for b in res["blas_threads"]), res["blas_threads"]
+    assert res["target"]["passed"] is None
     ml = res["ml_llg"]
     assert ml["torch_threads"] == 1 and [r["architecture"] for r in ml["large"]] == ["quick"]
     large, compare = ml["large"][0], ml["compare"][0]

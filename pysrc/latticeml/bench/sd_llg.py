@@ -44,6 +44,7 @@ from ..calculators.base import Calculator
 
 __all__ = ["run", "gpu_run"]
 
+TARGET_L = 48
 TARGET_SPEEDUP = 10.0
 TARGET_REL_ERROR = 1e-6
 
@@ -103,23 +104,23 @@ def _exact_size(L: int, steps: int, seed: int, device: str | None = None, keep: 
         t0 = time.perf_counter()
         llg.step(state, rng)
         step_seconds.append(time.perf_counter() - t0)
+    final = fast.compute(state.field)  # the call whose field is checked below is one of the timed calls
     per_eval = [c["seconds"] for c in fast.calls]
     cpu_per_eval = [c["cpu_seconds"] for c in fast.calls]
     passes = [c.get("fast_passes", 0) for c in fast.calls]
     restarts = sum("fast_start" in c for c in fast.calls)
-    final = fast.compute(state.field)
     # the reference ED at the final configuration is also the ED timing (one O(N³) call saved at 48²)
     t_ed, cpu_ed, ref = _time(lambda: ed.compute(state.field))
     if keep is not None:
         keep.update(spins=state.field.copy(), field=ref.forces)
     k = fast.inner._subspace[0].shape[1]
-    # the fastest call is the least disturbed by other jobs on a shared machine (ED is timed once at 48²)
-    t_fast, cpu_fast = float(np.min(per_eval)), float(np.min(cpu_per_eval))
+    # ED is one call, so the fast method's typical (median) call is its match; the fastest is reported beside it
+    t_fast, cpu_fast = float(np.median(per_eval)), float(np.median(cpu_per_eval))
     return {
         "L": L, "device": device or "numpy", "matrix_size": 2 * lat.N, "subspace_size": k, "llg_steps": steps,
         "ed_seconds": t_ed, "ed_cpu_seconds": cpu_ed,
-        "fast_seconds_per_eval": t_fast, "fast_cpu_seconds_per_eval": cpu_fast,
-        "fast_seconds_median": float(np.median(per_eval)), "fast_cpu_seconds_median": float(np.median(cpu_per_eval)),
+        "fast_seconds_per_eval": t_fast, "fast_cpu_seconds_per_eval": cpu_fast,  # medians
+        "fast_seconds_min": float(np.min(per_eval)), "fast_cpu_seconds_min": float(np.min(cpu_per_eval)),
         "fast_seconds_max": float(np.max(per_eval)), "fast_start_seconds": t_start,
         "fast_passes_mean": float(np.mean(passes)), "fast_ed_restarts": restarts,
         # one SIB step = 2 field evaluations; the ED step is estimated as 2 ED calls (never run at 48² in a loop)
@@ -131,6 +132,12 @@ def _exact_size(L: int, steps: int, seed: int, device: str | None = None, keep: 
         "rel_error_field_perp": _rel(_perp(state.field, final.forces), _perp(state.field, ref.forces)),
         "rel_error_energy": abs(final.energy - ref.energy) / abs(ref.energy),
     }
+
+
+def _probing_vectors(period: int) -> int:
+    """Random-free probe vectors of colour probing with period d, 2d², plus the 2(d/2)² of the error estimate that
+    the calculator runs at half the period for even d (both are in the timing)."""
+    return 2 * period ** 2 + (2 * (period // 2) ** 2 if period % 2 == 0 else 0)
 
 
 def _kpm_size(L: int, seed: int) -> dict:
@@ -146,7 +153,8 @@ def _kpm_size(L: int, seed: int) -> dict:
     for name, period in variants.items():
         calc = SDCalculator(lat, method="kpm", probing_period=period)
         t, cpu, res = _time(lambda: calc.compute(spins))
-        out[name] = {"seconds": t, "cpu_seconds": cpu, "vectors": 2 * lat.N if period is None else 2 * period ** 2,
+        vectors = 2 * lat.N if period is None else _probing_vectors(period)
+        out[name] = {"seconds": t, "cpu_seconds": cpu, "vectors": vectors,
                      "rel_error_field": _rel(res.forces, ref),
                      "rel_error_field_perp": _rel(_perp(spins, res.forces), _perp(spins, ref))}
     return out
@@ -170,7 +178,7 @@ def _kpm_large(L: int, spins: np.ndarray, ref_field: np.ndarray, n_sites: int, p
         "rel_error_field_perp": _rel(_perp(spins[sites], field), _perp(spins[sites], ref_field[sites]))}}
     probing = SDCalculator(lat, method="kpm", h_ext=0.005, probing_period=period)
     t, cpu, res = _time(lambda: probing.compute(spins))
-    out[f"probing_d{period}"] = {"seconds": t, "cpu_seconds": cpu, "vectors": 2 * period ** 2,
+    out[f"probing_d{period}"] = {"seconds": t, "cpu_seconds": cpu, "vectors": _probing_vectors(period),
                                  "rel_error_field": _rel(res.forces, ref_field),
                                  "rel_error_field_perp": _rel(_perp(spins, res.forces), _perp(spins, ref_field))}
     return out
@@ -248,6 +256,17 @@ def _ml_llg(large_L: int, compare: dict, tiers, steps: int, seed: int, threads: 
         torch.set_num_threads(previous)
 
 
+def _blas_threads() -> list:
+    """The thread count of every BLAS library loaded now (threadpoolctl), as the JSON's evidence (torch's own
+    threads are pinned and reported by the ``ml_llg`` part)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{"library": i.get("internal_api"), "threads": i.get("num_threads")} for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+
+
 def _ml_part(sizes, quick):
     try:
         fn = importlib.import_module("latticeml.ml").sd_llg_timings
@@ -262,6 +281,12 @@ def _limit_threads(threads: int | None):
 
     if threads is None:
         return contextlib.nullcontext()
+    # threadpoolctl limits the BLAS libraries loaded when the limit is entered: scipy's own OpenBLAS (and torch's)
+    # must be loaded first, or dense ED runs on every core while the JSON says one thread
+    import scipy.linalg  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401
     stack = contextlib.ExitStack()
     try:
         from threadpoolctl import threadpool_limits
@@ -296,6 +321,7 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
         kpm_large = _kpm_large(sizes[-1], reference["spins"], reference["field"], n_sites=sizes[-1] * 4,
                                period=sizes[0] // 2, seed=seed)
         ml_llg = _ml_llg(ml_L, exact[-1], ml_tiers, steps, seed, threads)
+        blas = _blas_threads()  # in effect during the timings
     gpu = _gpu_part(exact[-1], steps, seed, ml_L, ml_tiers)
     largest = exact[-1]
     return {
@@ -306,13 +332,16 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
         "threads": threads,
         "kpm": kpm,
         "kpm_large": kpm_large,
-        # CPU seconds decide: on a shared machine wall times of BLAS-heavy code swing with the load
+        # the smaller of the wall and CPU ratios decides (one thread each, median fast call against the ED call);
+        # the target is stated at 48², so other sizes (the quick run) are not judged
         "target": {"L": largest["L"], "speedup": TARGET_SPEEDUP, "rel_error": TARGET_REL_ERROR,
                    "speedup_measured_cpu": largest["speedup_fast_vs_ed_cpu"],
                    "speedup_measured_wall": largest["speedup_fast_vs_ed"],
                    "rel_error_measured": largest["rel_error_field"],
-                   "passed": bool(largest["speedup_fast_vs_ed_cpu"] >= TARGET_SPEEDUP
-                                  and largest["rel_error_field"] <= TARGET_REL_ERROR)},
+                   "passed": None if largest["L"] != TARGET_L else bool(
+                       min(largest["speedup_fast_vs_ed_cpu"], largest["speedup_fast_vs_ed"]) >= TARGET_SPEEDUP
+                       and largest["rel_error_field"] <= TARGET_REL_ERROR)},
+        "blas_threads": blas,
         "ml": _ml_part(sizes, quick),
         "ml_llg": ml_llg,
         "gpu": gpu,
