@@ -21,17 +21,19 @@ largest exact size: vs the fastest fast-exact LLG step and vs 2 dense-ED calls (
 cost does not depend on the weights, so untrained networks time what trained ones cost. The full-tier BP takes
 ≈ 25 s per step at 144² on one core, so the full tier is timed over one step after the warm-up.
 
-Measured in one run (one thread; quiet 2-core VM; ``latticeml bench sd-llg``, 7.1 min, Dec 2026): 48² dense ED
-97 s, fast exact 4.0 s per evaluation (24× wall, 36× CPU, relative field error 8e-9); 144² quick CNN 1.4e5 and
-BP 8.2e4 spin-steps/s, full CNN 4.1e4, full BP 830; on 48² the quick CNN / BP step is 455× / 328× faster than the
-fast exact step and 1.1e4× / 7.8e3× faster than ED; full CNN 141× / 3.4e3×, full BP 4.9× / 116×. KPM on 48²:
-exact blocks 7.6e-6 on H (192 sites, 45 s; ≈ 540 s for all), probing d = 12 2.3e-2 in 36 s.
+Measured in one run (one BLAS thread, now really on every library; 2-core VM; ``latticeml bench sd-llg``, 8.4 min,
+Dec 2026): 48² dense ED 153 s, fast exact 4.22 s per evaluation (median; 36× wall and CPU, relative field error
+8.0e-9; 24²: 11.5×); 144² quick CNN 1.8e5 and BP 9.5e4 spin-steps/s, full CNN 5.0e4, full BP 940; on 48² the quick
+CNN / BP step is 569× / 419× faster than the fast exact step and 2.1e4× / 1.5e4× faster than ED; full CNN 192× /
+7.1e3×, full BP 6.1× / 227×. KPM on 48²: exact blocks 7.6e-6 on H (192 sites, 36 s; ≈ 430 s for all, 2.8× the ED),
+probing d = 12 2.3e-2 in 29 s. Before Dec 2026 the pin missed scipy's OpenBLAS, so ED ran on both cores (97 s wall,
+178 CPU-s) and the CPU ratio overstated the one-thread speedup.
 
-The target is ≥ 10× over dense ED at 48×48 at ≤ 1e-6 relative field error. On a shared machine both wall and CPU
-seconds of BLAS-heavy code vary by factors of 3-10 with the load (the 2-core VM counts contention as CPU time), so
-compare ratios from one run on a quiet machine; measured so far (one thread): 48², 8.5 vs 178 CPU-s (21×, quiet),
-and 42 vs 258 CPU-s (6×; 10× wall) under load ≈ 7. The ``ml`` key keeps the per-evaluation ML inference cost of
-``latticeml.ml.sd_llg_timings(sizes, quick)`` (``bench ml-inference`` architectures).
+The target is ≥ 10× over dense ED at 48×48 at ≤ 1e-6 relative field error, judged on the smaller of the wall and CPU
+ratios. On a shared machine both wall and CPU seconds of BLAS-heavy code vary by factors of 3-10 with the load (the
+2-core VM counts contention as CPU time), so compare ratios from one run on a quiet machine. The ``ml`` key keeps the
+per-evaluation ML inference cost of ``latticeml.ml.sd_llg_timings(sizes, quick)`` (``bench ml-inference``
+architectures).
 """
 from __future__ import annotations
 
