@@ -5,8 +5,9 @@ attempts per second (one attempt = ΔE of the ≤ 4 hops of one randomly picked 
 with ``method="lowrank"`` and with one eigenvalue solve per hop (``method="full"``, timed on a few attempts only),
 their ratio (wall clock, and process CPU time, which is less sensitive to other load on a shared machine;
 the two methods are timed in alternation), the throughput of the fast method when all allowed hops of the
-configuration go in one call (training-data generation), and the largest |ΔE_fast − ΔE_full| over the configuration's distinct allowed hops (up to 1000). The
-speedups compare seconds per hop, the unit of work both methods share.
+configuration go in one call (training-data generation), and the largest |ΔE_fast − ΔE_full| over the
+configuration's distinct allowed hops (up to 1000). The speedups compare seconds per hop, the unit of work both
+methods share.
 An accepted hop costs one full ``eigh`` in the fast method (reported as ``commit_seconds``) plus the spectrum-only
 set-up of the rank-2 update that every later attempt shares (μ, poles, resolvent powers: ``setup_seconds``; it is
 built lazily by the first attempt on a configuration, so the timed attempts include it once).
