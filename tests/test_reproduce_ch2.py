@@ -105,6 +105,27 @@ def test_samples_hold_exact_targets_that_decode_to_exact_dE(tiny_samples):
         np.testing.assert_allclose(out["P4"]["dE"][row], calc.move_energies(occ, moves), atol=1e-12)
 
 
+def test_split_keeps_each_configuration_and_kmc_run_in_one_split(tiny_samples):
+    """Rows of one configuration share most of their environment: a row-level split tested on seen data (99 % of
+    test rows had training rows from the same configuration). Whole groups go to one split."""
+    _, samples = tiny_samples
+    rng = np.random.default_rng(0)
+    for name in fk.CLASS_ORDER:
+        groups = samples.data[name]["group"]
+        test, val = fk._split_rows(groups, 0.15, 0.1, rng)
+        train = ~test & ~val
+        if len(np.unique(groups)) >= 3:
+            assert test.any() and val.any() and train.any()
+            assert not set(groups[test]) & set(groups[train]) and not set(groups[val]) & set(groups[train])
+    # kMC snapshots of one run form one group
+    lattice = square(12)
+    configs = {"random": fk.random_configs(lattice, n_f_for(lattice), 2, rng),
+               "kmc": fk.random_configs(lattice, n_f_for(lattice), 4, rng)}  # stands for 2 runs × 2 times
+    grouped = fk.generate_samples(lattice, configs, run_length={"kmc": 2})
+    found = np.unique(np.concatenate([d["group"] for d in grouped.data.values()]))
+    assert found.tolist() == [0, 1, 2, 3]
+
+
 @pytest.fixture(scope="module")
 def fig2_4_run(tmp_path_factory):
     """fig2.4 at tiny size (12×12 data, one epoch): trains, caches and evaluates the 12 networks."""

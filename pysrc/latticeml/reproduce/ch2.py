@@ -112,7 +112,7 @@ def _train_fresh(cache: Path, quick: bool, seed: int, progress: bool):
     if sc["kmc_runs"]:
         configs["kmc"] = kmc_snapshots(lattice, n_f, sc["kmc_runs"], sc["kmc_times"], rng)
     t0 = time.perf_counter()
-    samples = generate_samples(lattice, configs, progress=progress)
+    samples = generate_samples(lattice, configs, run_length={"kmc": len(sc["kmc_times"])}, progress=progress)
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
     net_set, split = train_networks(samples, lattice, epochs=sc["epochs"], batch_size=sc["batch_size"],

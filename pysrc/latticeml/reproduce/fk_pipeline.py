@@ -135,8 +135,9 @@ def kmc_snapshots(lattice, n_f: int, runs: int, times, rng, *, model: dict | Non
 class FKSamples:
     """Per-class training samples: ``data[name]`` holds ``X`` (n, 316) float32 features, ``T`` (n, k) targets,
     ``dE`` (n, 4) exact move energies in actual directions +x, −y, −x, +y (+inf where blocked), ``frame`` (n,) and
-    ``signs`` (n, 7) of the classification (to decode predictions back to directions) and ``source`` (n,) the
-    index of the configuration source in ``sources``."""
+    ``signs`` (n, 7) of the classification (to decode predictions back to directions), ``source`` (n,) the
+    index of the configuration source in ``sources`` and ``group`` (n,) the configuration, or the kMC run, a sample
+    comes from (the unit of the train/test split)."""
 
     data: dict[str, dict[str, np.ndarray]]
     sources: list[str] = field(default_factory=list)
@@ -194,8 +195,12 @@ def config_samples(calc, descriptor, occ: np.ndarray) -> dict[str, dict[str, np.
 
 
 def generate_samples(lattice, configs: dict[str, list[np.ndarray]], *, model: dict | None = None,
-                     progress: bool = False) -> FKSamples:
-    """Exact samples of every configuration in ``configs`` (source name -> list of occupations)."""
+                     run_length: dict[str, int] | None = None, progress: bool = False) -> FKSamples:
+    """Exact samples of every configuration in ``configs`` (source name -> list of occupations).
+
+    Each sample's ``group`` is its configuration; ``run_length[source]`` consecutive configurations of a source form
+    one group instead (the snapshots of one kMC run, :func:`kmc_snapshots`), so that a run stays in one split.
+    """
     from tqdm import tqdm
 
     from ..descriptors.fk import FKDescriptor
@@ -205,10 +210,13 @@ def generate_samples(lattice, configs: dict[str, list[np.ndarray]], *, model: di
     sources = list(configs)
     blocks: dict[str, list[dict]] = {name: [] for name in CLASS_ORDER}
     t0 = time.perf_counter()
-    jobs = [(s, occ) for s in sources for occ in configs[s]]
-    for src, occ in tqdm(jobs, desc="exact samples", disable=not progress):
+    jobs = [(s, k, occ) for s in sources for k, occ in enumerate(configs[s])]
+    offsets = dict(zip(sources, np.cumsum([0] + [len(configs[s]) for s in sources[:-1]])))
+    for src, k, occ in tqdm(jobs, desc="exact samples", disable=not progress):
+        group = int(offsets[src]) + k // max(1, (run_length or {}).get(src, 1))
         for name, d in config_samples(calc, desc, occ).items():
             d["source"] = np.full(len(d["X"]), sources.index(src), dtype=np.int64)
+            d["group"] = np.full(len(d["X"]), group, dtype=np.int64)
             blocks[name].append(d)
     data = {}
     for name in CLASS_ORDER:
@@ -317,10 +325,39 @@ class FKNetworkSet(nn.Module):
         return cls(networks, keep).eval()
 
 
+def _split_rows(groups, test_fraction: float, val_fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(test, val) row masks. Whole groups (configurations, kMC runs) go to one split, drawn in random order until
+    each split holds its fraction of the rows (test of all rows, val of the rest; at least one group each, one left
+    for training); with fewer than 3 groups, or none recorded, single rows are split instead."""
+    n = len(groups) if groups is not None else None
+    if groups is None or len(np.unique(groups)) < 3:
+        n = n if n is not None else 0
+        return _split_units(np.arange(n), np.ones(n), test_fraction, val_fraction, rng, n)
+    ids, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    test_g, val_g = _split_units(ids, sizes, test_fraction, val_fraction, rng, len(ids))
+    return test_g[inverse], val_g[inverse]
+
+
+def _split_units(units, sizes, test_fraction, val_fraction, rng, n_units) -> tuple[np.ndarray, np.ndarray]:
+    """Masks over ``units`` (with row counts ``sizes``) for test and val, filled in a random order."""
+    order = rng.permutation(n_units)
+    total, test, val = float(np.sum(sizes)), np.zeros(n_units, bool), np.zeros(n_units, bool)
+    k = 0
+    while k < n_units - 2 and (k == 0 or sizes[order[:k]].sum() < test_fraction * total):
+        test[order[k]] = True
+        k += 1
+    rest, start = total - sizes[test].sum(), k
+    while k < n_units - 1 and (k == start or sizes[order[start:k]].sum() < val_fraction * rest):
+        val[order[k]] = True
+        k += 1
+    return test, val
+
+
 def train_networks(samples: FKSamples, lattice, *, test_fraction: float = 0.15, val_fraction: float = 0.1,
                    epochs: int = 40, batch_size: int = 32, lr: float = 1e-3, patience: int = 10, seed: int = 0,
                    model_metadata: dict | None = None, progress: bool = False):
-    """Train the 12 networks on ``samples`` (85/15 random split per class by default).
+    """Train the 12 networks on ``samples`` (85/15 split per class by default, by whole configuration or kMC run:
+    rows of one configuration share most of their environment, so a row split would test on seen data).
 
     Returns ``(network_set, split)`` where ``split[name]`` is the boolean test mask of that class's samples. The
     test rows are never seen in training: the Trainer's early stopping and plateau schedule watch a validation
@@ -338,13 +375,7 @@ def train_networks(samples: FKSamples, lattice, *, test_fraction: float = 0.15, 
         if n < 5:
             raise LatticeMLError(f"class {name} has only {n} samples; generate more configurations "
                                  f"(clumps feed the rare classes)")
-        order = rng.permutation(n)
-        n_test = max(1, int(round(test_fraction * n)))
-        n_val = max(1, int(round(val_fraction * (n - n_test))))
-        test = np.zeros(n, bool)
-        test[order[:n_test]] = True
-        val = np.zeros(n, bool)
-        val[order[n_test:n_test + n_val]] = True
+        test, val = _split_rows(d.get("group"), test_fraction, val_fraction, rng)
         train = ~test & ~val
         split[name] = test
         x_mean, x_std = _standard_stats(d["X"][train])
