@@ -53,6 +53,16 @@ def test_fast_method_follows_dense_ed_along_the_run(fast_and_ed):
     assert np.max(np.abs(fast["fields"][-1] - fast["fields"][0])) > 1e-2  # the spins did move
 
 
+def test_recording_energies_does_not_change_the_fast_dynamics(fast_and_ed, write_config, tmp_path):
+    """The recorder's energy calls must leave the fast method's tracked subspace alone: the same run without
+    energies and with another stride ends on the same spins bit for bit (it drifted by 1e-12 to 1e-9 before)."""
+    _, recorded = fast_and_ed["fast"]
+    cfg = {**SD_RUN, "output": {"stride": 3, "energies": False}}
+    plain = _run(cfg, write_config, tmp_path / "plain")
+    assert "energies" not in plain or plain["energies"] is None or len(plain["energies"]) == 0
+    np.testing.assert_array_equal(plain["fields"][-1], recorded["fields"][-1])
+
+
 def test_damped_exact_llg_lowers_the_energy_and_keeps_the_charge(fast_and_ed):
     """T = 0, α = 0.2: the grand potential decreases along the run (up to the O(Δt³) error of the scheme), and the
     perturbed skyrmion lattice keeps its charge -2 per 48 sites."""

@@ -190,6 +190,17 @@ class SDCalculator(Calculator):
         field[:, 2] += self.h_ext
         return field
 
+    def energy(self, fields: np.ndarray) -> float:
+        """Ω − H_ext Σ S^z. With ``"fast"`` the call leaves the tracked subspace and the ED-check counter as they
+        were: an energy asked for between steps (a trajectory recorder) must not change the dynamics."""
+        if self.method != "fast":
+            return super().energy(fields)
+        saved = (self._subspace, self._calls_since_ed)  # the passes build new arrays; these stay untouched
+        try:
+            return self.compute(fields, forces=False).energy
+        finally:
+            self._subspace, self._calls_since_ed = saved
+
     def reset(self, fields: np.ndarray) -> None:
         """Forget the tracked subspace (the next ``fast`` call starts from ED)."""
         self._subspace = None
