@@ -30,6 +30,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--L", type=int, default=18, help="linear size, a multiple of 6 (|Q| = π/3 on the grid)")
 parser.add_argument("--steps", type=int, default=600, help="LLG steps (multiple of 10)")
 args = parser.parse_args()
+if args.L % 6 or args.steps % 10 or args.steps <= 0:
+    parser.error("--L must be a multiple of 6 and --steps a positive multiple of 10")
 L, STEPS, STRIDE = args.L, args.steps, 10
 lat = triangular(L)
 rng = np.random.default_rng(0)

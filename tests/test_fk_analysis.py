@@ -239,3 +239,15 @@ def test_plots_write_png_files(tmp_path):
     plots.plot_correlation({"ED": np.cos(np.arange(8.0)), "ML": (np.arange(8), np.sin(np.arange(8.0)), 0.1)},
                            path=tmp_path / "corr.png")
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("snap.png", "growth.png", "collapse.png", "corr.png"))
+
+
+def test_plots_survive_empty_log_data(tmp_path):
+    """Nothing positive to put on log axes (a lone t = 0 frame, an all-zero S): the plots fall back to linear
+    axes instead of raising from matplotlib."""
+    from latticeml.lattice import triangular
+    from latticeml.plots import plot_growth, plot_structure_factor, plot_structure_factor_collapse
+
+    plot_growth({"one frame": ([0.0], [1.0])}, path=tmp_path / "g.png")
+    plot_structure_factor_collapse({"t = 1": ([0.0, 1.0, 2.0], [0.0, 0.0, 0.0])}, path=tmp_path / "c.png")
+    plot_structure_factor(triangular(6), np.zeros(36), log=True, path=tmp_path / "s.png")
+    assert all((tmp_path / f).is_file() for f in ("g.png", "c.png", "s.png"))

@@ -195,6 +195,8 @@ def test_simulate_seeds_makes_one_run_per_seed(tmp_path, write_config):
     assert not np.array_equal(finals[0]["fields"][-1], finals[1]["fields"][-1])
     single = simulate(config, tmp_path / "single", quiet=True, seed=6)
     np.testing.assert_array_equal(finals[1]["fields"][-1], single.field)
+    with pytest.raises(LatticeMLError, match=r"seeds \[4\] appear more than once"):  # one folder, two runs
+        simulate_seeds(config, tmp_path / "dup", [4, 4], workers=2)
 
 
 def test_ensemble_dask_without_dask_says_how_to_install(monkeypatch):

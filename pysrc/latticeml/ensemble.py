@@ -69,6 +69,9 @@ def simulate_seeds(config_path, out_dir, seeds: Sequence[int], **executor) -> li
     ``executor`` takes the keyword arguments of :func:`run_ensemble` (``executor``, ``scheduler``, ``workers``).
     Returns the run directories in the order of ``seeds``.
     """
+    repeated = sorted({int(s) for s in seeds if list(map(int, seeds)).count(int(s)) > 1})
+    if repeated:  # two runs would write one folder (in parallel: a file-lock error from HDF5)
+        raise LatticeMLError(f"seeds {repeated} appear more than once; give each seed once")
     runs = [Path(out_dir) / f"seed-{int(seed):04d}" for seed in seeds]
     jobs = [{"config_path": str(config_path), "out_dir": str(run), "quiet": True, "seed": int(seed)}
             for run, seed in zip(runs, seeds)]

@@ -101,7 +101,7 @@ def plot_growth(curves: dict, *, fits: dict | None = None, xlabel: str = "t (MCS
             ax.errorbar(t[keep], y[keep], yerr=err[keep], fmt="o-", ms=3, capsize=2, label=label)
     for label, (t, y, text) in (fits or {}).items():
         ax.plot(t, y, "k--", lw=1, label=text or label)
-    if loglog:
+    if loglog and any(line.get_xdata().size for line in ax.get_lines()):  # nothing with t > 0: keep linear axes
         ax.set_xscale("log")
         ax.set_yscale("log")
     return _label_and_finish(fig, ax, xlabel, ylabel, title, path)
@@ -130,8 +130,9 @@ def plot_structure_factor_collapse(curves: dict, *, porod_slope: float | None = 
     if porod_slope is not None and anchor is not None:
         xs = np.geomspace(anchor[0] / 10, anchor[0], 20)
         ax.plot(xs, anchor[1] * (xs / anchor[0]) ** porod_slope, "k--", lw=1, label=f"$k^{{{porod_slope:g}}}$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    if anchor is not None:  # some point with |k| > 0 and S > 0 to put on log axes
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel("|k| L(t)")
     ax.set_ylabel("S(k, t) / L(t)²")
     if title:
@@ -202,6 +203,7 @@ def plot_structure_factor(lattice, sq, *, path=None, title: str | None = None, l
     q = bz_momenta(lattice).reshape(-1, 2)
     vals = np.asarray(sq, dtype=float).ravel()
     fig, ax = plt.subplots(figsize=(5.5, 5))
+    log = log and vals.max() > 0  # an all-zero S(q) has no log scale
     norm = LogNorm(vmin=max(vals.max() * 1e-4, 1e-12), vmax=vals.max()) if log else None
     sc = ax.scatter(q[:, 0], q[:, 1], c=np.maximum(vals, 1e-12) if log else vals, cmap="magma", norm=norm,
                     s=max(4.0, 30000.0 / lattice.N), marker="h", linewidths=0)
