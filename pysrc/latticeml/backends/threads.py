@@ -13,7 +13,7 @@ import contextlib
 import functools
 from pathlib import Path
 
-__all__ = ["one_blas_thread_below", "blas_pools"]
+__all__ = ["limit_threads", "one_blas_thread_below", "blas_pools"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,10 +29,16 @@ def _controller():
     return ThreadpoolController()
 
 
+def limit_threads(threads: int, user_api: str | None = None):
+    """Context limiting the thread pools of ``user_api`` ("blas", "openmp"; None: all) to ``threads``. numpy's and
+    scipy's BLAS are loaded before the controller is built, so both pools are limited."""
+    controller = _controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=threads, user_api=user_api)
+
+
 def one_blas_thread_below(dim: int, threshold: int):
     """Context running BLAS on one thread when the matrix dimension ``dim`` is below ``threshold``; else a no-op."""
-    controller = _controller() if dim < threshold else None
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+    return limit_threads(1, "blas") if dim < threshold else contextlib.nullcontext()
 
 
 def blas_pools() -> list[dict]:

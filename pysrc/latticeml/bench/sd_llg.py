@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 
+from ..backends.threads import blas_pools
 from ..calculators.base import Calculator
 
 __all__ = ["run", "gpu_run"]
@@ -258,17 +259,6 @@ def _ml_llg(large_L: int, compare: dict, tiers, steps: int, seed: int, threads: 
         torch.set_num_threads(previous)
 
 
-def _blas_threads() -> list:
-    """The thread count of every BLAS library loaded now (threadpoolctl), as the JSON's evidence (torch's own
-    threads are pinned and reported by the ``ml_llg`` part)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    return [{"library": i.get("internal_api"), "threads": i.get("num_threads")} for i in threadpool_info()
-            if i.get("user_api") == "blas"]
-
-
 def _ml_part(sizes, quick):
     try:
         fn = importlib.import_module("latticeml.ml").sd_llg_timings
@@ -281,21 +271,14 @@ def _limit_threads(threads: int | None):
     """Context limiting BLAS (threadpoolctl, when installed) and numba to ``threads`` (None: leave as is)."""
     import contextlib
 
+    from ..backends.threads import limit_threads
+
     if threads is None:
         return contextlib.nullcontext()
-    # threadpoolctl limits the BLAS libraries loaded when the limit is entered: scipy's own OpenBLAS (and torch's)
-    # must be loaded first, or dense ED runs on every core while the JSON says one thread
-    import scipy.linalg  # noqa: F401
-
-    with contextlib.suppress(ImportError):
-        import torch  # noqa: F401
     stack = contextlib.ExitStack()
-    try:
-        from threadpoolctl import threadpool_limits
-
-        stack.enter_context(threadpool_limits(threads))
-    except ImportError:
-        pass
+    # the shared controller loads numpy's and scipy's OpenBLAS before it looks: a limit entered before scipy.linalg
+    # was imported missed scipy's pool, and dense ED ran on every core while the JSON said one thread
+    stack.enter_context(limit_threads(threads))
     import numba
 
     previous = numba.get_num_threads()
@@ -323,7 +306,7 @@ def run(quick: bool = False, sizes=None, steps: int | None = None, seed: int = 0
         kpm_large = _kpm_large(sizes[-1], reference["spins"], reference["field"], n_sites=sizes[-1] * 4,
                                period=sizes[0] // 2, seed=seed)
         ml_llg = _ml_llg(ml_L, exact[-1], ml_tiers, steps, seed, threads)
-        blas = _blas_threads()  # in effect during the timings
+        blas = [{k: pool[k] for k in ("library", "threads")} for pool in blas_pools()]  # in effect during the timings
     gpu = _gpu_part(exact[-1], steps, seed, ml_L, ml_tiers)
     largest = exact[-1]
     return {
