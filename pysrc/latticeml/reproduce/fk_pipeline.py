@@ -328,29 +328,21 @@ class FKNetworkSet(nn.Module):
 def _split_rows(groups, test_fraction: float, val_fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
     """(test, val) row masks. Whole groups (configurations, kMC runs) go to one split, drawn in random order until
     each split holds its fraction of the rows (test of all rows, val of the rest; at least one group each, one left
-    for training); with fewer than 3 groups, or none recorded, single rows are split instead."""
-    n = len(groups) if groups is not None else None
-    if groups is None or len(np.unique(groups)) < 3:
-        n = n if n is not None else 0
-        return _split_units(np.arange(n), np.ones(n), test_fraction, val_fraction, rng, n)
-    ids, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    test_g, val_g = _split_units(ids, sizes, test_fraction, val_fraction, rng, len(ids))
-    return test_g[inverse], val_g[inverse]
-
-
-def _split_units(units, sizes, test_fraction, val_fraction, rng, n_units) -> tuple[np.ndarray, np.ndarray]:
-    """Masks over ``units`` (with row counts ``sizes``) for test and val, filled in a random order."""
-    order = rng.permutation(n_units)
-    total, test, val = float(np.sum(sizes)), np.zeros(n_units, bool), np.zeros(n_units, bool)
+    for training); with fewer than 3 groups each row is its own group."""
+    if len(np.unique(groups)) < 3:
+        groups = np.arange(len(groups))
+    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = rng.permutation(len(sizes))
+    test, val = np.zeros(len(sizes), bool), np.zeros(len(sizes), bool)
     k = 0
-    while k < n_units - 2 and (k == 0 or sizes[order[:k]].sum() < test_fraction * total):
+    while k < len(sizes) - 2 and (k == 0 or sizes[order[:k]].sum() < test_fraction * len(groups)):
         test[order[k]] = True
         k += 1
-    rest, start = total - sizes[test].sum(), k
-    while k < n_units - 1 and (k == start or sizes[order[start:k]].sum() < val_fraction * rest):
+    rest, start = len(groups) - sizes[test].sum(), k
+    while k < len(sizes) - 1 and (k == start or sizes[order[start:k]].sum() < val_fraction * rest):
         val[order[k]] = True
         k += 1
-    return test, val
+    return test[inverse], val[inverse]
 
 
 def train_networks(samples: FKSamples, lattice, *, test_fraction: float = 0.15, val_fraction: float = 0.1,
@@ -375,7 +367,8 @@ def train_networks(samples: FKSamples, lattice, *, test_fraction: float = 0.15, 
         if n < 5:
             raise LatticeMLError(f"class {name} has only {n} samples; generate more configurations "
                                  f"(clumps feed the rare classes)")
-        test, val = _split_rows(d.get("group"), test_fraction, val_fraction, rng)
+        # samples saved before groups were recorded split row by row
+        test, val = _split_rows(d.get("group", np.arange(n)), test_fraction, val_fraction, rng)
         train = ~test & ~val
         split[name] = test
         x_mean, x_std = _standard_stats(d["X"][train])
