@@ -18,7 +18,7 @@ from ..models.sd import ORDERING_VECTORS, check_triangular, fold_to_bz, momentum
 
 __all__ = ["structure_factor", "structure_factor_path", "peak_order", "characteristic_length",
            "triangle_chirality", "triangle_solid_angles", "skyrmion_charge", "transverse_component",
-           "parallel_component", "bz_momenta", "bz_hexagon", "peak_momenta", "peak_fwhm"]
+           "parallel_component", "bz_momenta", "bz_hexagon", "peak_momenta", "peak_fwhm", "grid_step"]
 
 
 def _images(lattice, spins):
@@ -97,6 +97,11 @@ def characteristic_length(lattice, sq: np.ndarray) -> tuple[float, float]:
     return dk, (2 * np.pi / dk if dk > 1e-12 else np.inf)
 
 
+def grid_step(lattice) -> float:
+    """Spacing |b|/L of the L×L momentum grid of the triangular lattice."""
+    return float(4 * np.pi / (np.sqrt(3) * lattice.shape[0]))
+
+
 def peak_fwhm(lattice, sq: np.ndarray) -> float:
     """Full width at half maximum of the S(q) peaks at the six ±Q_η, in grid steps |b|/L.
 
@@ -106,7 +111,7 @@ def peak_fwhm(lattice, sq: np.ndarray) -> float:
     than one grid step (L < 14: no width can be resolved); the profile's extent if it never halves.
     """
     q = momentum_grid(*lattice.shape)
-    step = 4 * np.pi / (np.sqrt(3) * lattice.shape[0])
+    step = grid_step(lattice)
     dist = np.min(np.stack([_distance_to(q, p) for p in peak_momenta()]), axis=0).ravel() / step
     keep = dist < np.linalg.norm(ORDERING_VECTORS[0]) / 2 / step
     bins = np.floor(dist[keep] + 0.5).astype(int)

@@ -183,7 +183,7 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     mean 𝓜_CNN(t) inside 2σ of the exact ensemble (σ = run-to-run spread of 𝓜_exact(t)) at every saved time. The
     CNN is the model of :mod:`.ch3_ml` (trained once per cache folder beside ``out_dir``).
     """
-    from ..analysis.spin import structure_factor
+    from ..analysis.spin import grid_step, structure_factor
     from ..plots import plot_structure_factor
 
     lat, cfg, snaps, cnn, train_L = _quench_runs(out_dir, quick, seed)
@@ -191,7 +191,7 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     order = {"exact": _per_run_order(lat, snaps), "cnn": _per_run_order(lat, cnn)}
     # with α = 0.05 the ring needs ~1/(α|H|) ≈ 80 t0 = 800 steps to stand out of the random-spin background
     early = int(np.searchsorted(steps, cfg["ring_step"]))
-    grid_step = 4 * np.pi / (np.sqrt(3) * cfg["L"])  # |b|/L
+    spacing = grid_step(lat)
     radius = {}
     for name, runs in (("exact", snaps), ("cnn", cnn)):
         sq_t = [structure_factor(lat, runs[:, k]) for k in range(runs.shape[1])]
@@ -210,10 +210,10 @@ def fig3_8(out_dir: Path, quick: bool, seed: int) -> list[Metric]:
     worst = int(np.argmax(np.abs(mean_cnn - mean_ex)[later] / np.maximum(2 * std_ex[later], 1e-300)))
     return [
         Metric("ring_radius_early", radius["exact"], target=float(np.pi / 3), tolerance="within 1 grid step",
-               passed=bool(abs(radius["exact"] - np.pi / 3) <= grid_step + 1e-9),
-               note=f"exact runs: angular maximum of S(q) at step {steps[early]}, grid step {grid_step:.3f}"),
+               passed=bool(abs(radius["exact"] - np.pi / 3) <= spacing + 1e-9),
+               note=f"exact runs: angular maximum of S(q) at step {steps[early]}, grid step {spacing:.3f}"),
         Metric("ring_radius_early_cnn", radius["cnn"], target=float(np.pi / 3), tolerance="within 1 grid step",
-               passed=bool(abs(radius["cnn"] - np.pi / 3) <= grid_step + 1e-9),
+               passed=bool(abs(radius["cnn"] - np.pi / 3) <= spacing + 1e-9),
                note=f"CNN runs (T = 0) from the same starts, step {steps[early]}; CNN trained on {train_L}²"),
         Metric("fraction_times_M_cnn_within_2sigma_exact", float(inside.mean()), target=1.0,
                tolerance="every saved time (t > 0)", passed=bool(inside.all()),
