@@ -7,6 +7,7 @@ cluster when a scheduler address is given.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -69,7 +70,7 @@ def simulate_seeds(config_path, out_dir, seeds: Sequence[int], **executor) -> li
     ``executor`` takes the keyword arguments of :func:`run_ensemble` (``executor``, ``scheduler``, ``workers``).
     Returns the run directories in the order of ``seeds``.
     """
-    repeated = sorted({int(s) for s in seeds if list(map(int, seeds)).count(int(s)) > 1})
+    repeated = sorted(s for s, n in Counter(int(s) for s in seeds).items() if n > 1)
     if repeated:  # two runs would write one folder (in parallel: a file-lock error from HDF5)
         raise LatticeMLError(f"seeds {repeated} appear more than once; give each seed once")
     runs = [Path(out_dir) / f"seed-{int(seed):04d}" for seed in seeds]

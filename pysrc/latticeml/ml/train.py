@@ -412,10 +412,11 @@ def _build(kind: str, params: dict, dataset: Dataset):
     else:
         params.setdefault("n_features", int(dataset.inputs.shape[-1]))
         params.setdefault("n_out", int(dataset.targets.shape[-1]))
-    for key, value in params.items():  # layer sizes: torch would build empty layers or fail deep inside
+    # layer sizes: torch would build empty layers or fail deep inside
+    for key in ("width", "n_blocks", "hidden", "tail"):
+        value = params.get(key, 1)
         sizes = value if isinstance(value, list) and key in ("hidden", "tail") else [value]
-        if key in ("width", "n_blocks", "hidden", "tail") and not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
             raise ConfigError(f"network.{key}", f"{value!r}: layer sizes must be positive integers")
     try:
         return build_network(kind, **params)
